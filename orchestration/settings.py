@@ -1,0 +1,55 @@
+"""Settings from environment variables, with defaults that work from a fresh checkout.
+
+Every path defaults to a location inside the repository so that `warehouse run` works with
+no configuration; production deployments point them elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+DEFAULT_RAW_DIR = REPO_ROOT / "data" / "generated"
+DEFAULT_STATE_DIR = REPO_ROOT / ".warehouse"
+
+
+def _path_from_env(name: str, default: Path) -> Path:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path
+    warehouse_db: Path
+    serving_db: Path
+    state_dir: Path
+    duckdb_memory_limit: str
+    duckdb_threads: int
+    dagster_ui_url: str
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.state_dir / "data_docs"
+
+    @property
+    def alert_log(self) -> Path:
+        return self.state_dir / "alerts.log"
+
+
+def load_settings() -> Settings:
+    """Read the settings now (not at import), so tests can point them at temp folders."""
+    state_dir = _path_from_env("WAREHOUSE_STATE_DIR", DEFAULT_STATE_DIR)
+    return Settings(
+        raw_dir=_path_from_env("RAW_DIR", DEFAULT_RAW_DIR),
+        warehouse_db=_path_from_env("WAREHOUSE_DB", state_dir / "warehouse.duckdb"),
+        serving_db=_path_from_env("SERVING_DB", state_dir / "serving.duckdb"),
+        state_dir=state_dir,
+        duckdb_memory_limit=os.environ.get("DUCKDB_MEMORY_LIMIT", "4GB"),
+        duckdb_threads=int(os.environ.get("DUCKDB_THREADS", str(os.cpu_count() or 2))),
+        dagster_ui_url=os.environ.get("DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+    )
