@@ -1,0 +1,61 @@
+"""Dagster resources, built from settings (environment variables with defaults).
+
+Resource keys used across the code location:
+- `duckdb`: the working warehouse database (WAREHOUSE_DB), read-write, one writer at a time;
+- `raw_files`: where the raw feeds are (RAW_DIR);
+- `dbt`: the dbt CLI on dbt_project/;
+- `serving`: the read-only serving database that BI tools query (SERVING_DB).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
+
+from orchestration.settings import Settings, load_settings
+
+
+class RawFilesResource(ConfigurableResource):
+    """The folder the raw feeds are delivered to."""
+
+    raw_dir: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.raw_dir)
+
+
+class ServingResource(ConfigurableResource):
+    """The serving database file and where its Parquet export goes."""
+
+    serving_db: str
+    state_dir: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.serving_db)
+
+
+def duckdb_resource(settings: Settings) -> DuckDBResource:
+    return DuckDBResource(
+        database=str(settings.warehouse_db),
+        connection_config={
+            "memory_limit": settings.duckdb_memory_limit,
+            "threads": settings.duckdb_threads,
+        },
+    )
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, object]:
+    """All resources except `dbt`, which orchestration.dbt builds next to its project."""
+    settings = settings or load_settings()
+    settings.warehouse_db.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "duckdb": duckdb_resource(settings),
+        "raw_files": RawFilesResource(raw_dir=str(settings.raw_dir)),
+        "serving": ServingResource(
+            serving_db=str(settings.serving_db), state_dir=str(settings.state_dir)
+        ),
+    }
