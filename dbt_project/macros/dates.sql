@@ -1,0 +1,47 @@
+{#- First day of the month / quarter / year of a date, as DATE (portable via dbt.date_trunc). -#}
+{% macro month_start(date_expression) -%}
+    cast({{ dbt.date_trunc('month', date_expression) }} as date)
+{%- endmacro %}
+
+{% macro quarter_start(date_expression) -%}
+    cast({{ dbt.date_trunc('quarter', date_expression) }} as date)
+{%- endmacro %}
+
+{% macro year_start(date_expression) -%}
+    cast({{ dbt.date_trunc('year', date_expression) }} as date)
+{%- endmacro %}
+
+{#
+    Last day (inclusive) of a period given its type ('month' | 'quarter' | 'year') as a column
+    or expression, and its first day.
+#}
+{% macro period_end(period_type, period_start) -%}
+    case {{ period_type }}
+        when 'month' then cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, period_start)) }} as date)
+        when 'quarter' then cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 3, period_start)) }} as date)
+        when 'year' then cast({{ dbt.dateadd('day', -1, dbt.dateadd('year', 1, period_start)) }} as date)
+    end
+{%- endmacro %}
+
+{#- The same period one year earlier (first day). -#}
+{% macro prior_year(date_expression) -%}
+    cast({{ dbt.dateadd('year', -1, date_expression) }} as date)
+{%- endmacro %}
+
+{#
+    Optional business-date window from the vars start_date / end_date (inclusive). Renders
+    `true` when no window is set, so models can always write `where {{ business_date_window('col') }}`.
+#}
+{% macro business_date_window(date_column) -%}
+    {%- set start_date = var('start_date', none) -%}
+    {%- set end_date = var('end_date', none) -%}
+    {%- if start_date is none and end_date is none -%}
+        true
+    {%- else -%}
+        (
+        {%- if start_date is not none %} {{ date_column }} >= cast('{{ start_date }}' as date){% endif -%}
+        {%- if start_date is not none and end_date is not none %} and{% endif -%}
+        {%- if end_date is not none %} {{ date_column }} <= cast('{{ end_date }}' as date){% endif %}
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,30 @@
+{#
+    The columns every channel-specific sales-line model produces, in this order, so that
+    int_sales_lines_checked can union them. Documented in
+    models/intermediate/sales/_sales__models.yml (int_sales_lines_unioned).
+#}
+{% macro sales_line_columns() -%}
+    {{ return([
+        'sales_line_id', 'line_type', 'business_date', 'month',
+        'channel_group', 'channel',
+        'region', 'province', 'city_code', 'city_tier', 'country',
+        'store_id', 'distributor_id',
+        'sku', 'series', 'product_line',
+        'quantity_sold', 'quantity_returned', 'net_units',
+        'gross_sales', 'discounts', 'returns', 'rebates', 'net_sales',
+        'unit_cost', 'cogs',
+        'currency', 'fx_rate',
+        'order_id', 'customer_id',
+        'source_table', '_source_file', '_source_row', '_loaded_at',
+        'reject_reason'
+    ]) }}
+{%- endmacro %}
+
+{#- net_sales from its components (all DECIMAL(18,2), nulls as 0). -#}
+{% macro net_sales(gross, discounts, returns, rebates) -%}
+    cast(
+        coalesce({{ gross }}, 0) - coalesce({{ discounts }}, 0)
+        - coalesce({{ returns }}, 0) - coalesce({{ rebates }}, 0)
+        as decimal(18, 2)
+    )
+{%- endmacro %}
