@@ -45,3 +45,21 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+{#- ISO day of week, 1 = Monday ... 7 = Sunday. -#}
+{% macro iso_day_of_week(date_expression) -%}
+    {{ return(adapter.dispatch('iso_day_of_week', 'channel_warehouse')(date_expression)) }}
+{%- endmacro %}
+
+{% macro default__iso_day_of_week(date_expression) -%}
+    cast(extract(isodow from {{ date_expression }}) as {{ dbt.type_int() }})
+{%- endmacro %}
+
+{% macro spark__iso_day_of_week(date_expression) -%}
+    cast(extract(DAYOFWEEK_ISO from {{ date_expression }}) as int)
+{%- endmacro %}
+
+{#- Whole days from start to end (end - start), as an integer. -#}
+{% macro days_between(start_date, end_date) -%}
+    cast({{ dbt.datediff(start_date, end_date, 'day') }} as {{ dbt.type_int() }})
+{%- endmacro %}

@@ -3,12 +3,13 @@
 Channels (each enabled by its environment variables; secrets are read from the environment
 only, at send time, and never written to the alert log or to Dagster config):
 
-| channel  | enabled when                          | other variables                                    |
-|----------|---------------------------------------|----------------------------------------------------|
-| log file | always (JSON lines, `settings.alert_log`, or `ALERT_LOG_PATH`)                    |
-| Slack    | `ALERT_SLACK_WEBHOOK_URL`             | Slack incoming-webhook payload (`text` + `blocks`) |
-| webhook  | `ALERT_WEBHOOK_URL`                   | `ALERT_WEBHOOK_BEARER_TOKEN` (optional)            |
-| e-mail   | `ALERT_SMTP_HOST` and `ALERT_EMAIL_TO`| `ALERT_SMTP_PORT` (25; 465 with SSL), `ALERT_SMTP_USER`, `ALERT_SMTP_PASSWORD`, `ALERT_SMTP_STARTTLS` (true/false), `ALERT_SMTP_SSL` (true/false), `ALERT_EMAIL_FROM`, `ALERT_EMAIL_TO` (comma separated) |
+- log file, always: JSON lines in `settings.alert_log` (`$WAREHOUSE_STATE_DIR/alerts.log`)
+  or `ALERT_LOG_PATH`;
+- Slack, when `ALERT_SLACK_WEBHOOK_URL` is set: incoming-webhook payload (`text` + `blocks`);
+- any JSON webhook, when `ALERT_WEBHOOK_URL` is set (`ALERT_WEBHOOK_BEARER_TOKEN` optional);
+- e-mail, when `ALERT_SMTP_HOST` and `ALERT_EMAIL_TO` (comma separated) are set:
+  `ALERT_SMTP_PORT` (25, or 465 with SSL), `ALERT_SMTP_USER`, `ALERT_SMTP_PASSWORD`,
+  `ALERT_SMTP_STARTTLS` / `ALERT_SMTP_SSL` (true/false), `ALERT_EMAIL_FROM`.
 
 Retries: `ALERT_MAX_ATTEMPTS` (default 3) attempts per channel, exponential backoff from
 `ALERT_BACKOFF_SECONDS` (0.5 s, capped at 5 s), the whole channel bounded by
@@ -130,6 +131,10 @@ class Channel:
     def send(self, alert: Alert) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def identity(self) -> str:
+        """Where this channel delivers (used as an in-memory key only, never logged)."""
+        return self.name
+
     def redact(self, message: str) -> str:
         return message
 
@@ -179,6 +184,9 @@ class _HttpJsonChannel(Channel):
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DeliveryError(f"{type(exc).__name__}: {reason}", retryable=True) from None
+
+    def identity(self) -> str:
+        return self.url
 
     def redact(self, message: str) -> str:
         redacted = message.replace(self.url, "<redacted-url>")
@@ -245,7 +253,10 @@ class SlackChannel(_HttpJsonChannel):
                 for k, v in alert.details.items()
             )
             blocks.append(
-                {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(detail_text, 2900)}}
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": _truncate(detail_text, 2900)},
+                }
             )
         if alert.run_url:
             run_label = alert.run_id or "run"
@@ -253,7 +264,10 @@ class SlackChannel(_HttpJsonChannel):
                 {
                     "type": "context",
                     "elements": [
-                        {"type": "mrkdwn", "text": f"<{alert.run_url}|View run {run_label}> in Dagster"}
+                        {
+                            "type": "mrkdwn",
+                            "text": f"<{alert.run_url}|View run {run_label}> in Dagster",
+                        }
                     ],
                 }
             )
@@ -322,6 +336,9 @@ class SmtpChannel(Channel):
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from None
 
+    def identity(self) -> str:
+        return f"{self.host}:{self.port}:{','.join(self.recipients)}"
+
     def redact(self, message: str) -> str:
         return message.replace(self.password, "<redacted>") if self.password else message
 
@@ -343,6 +360,33 @@ class RetryPolicy:
         return min(self.backoff_seconds * (2 ** (attempt - 1)), self.max_backoff_seconds)
 
 
+class ChannelBreaker:
+    """Remembers channels that just failed: for `cooldown_seconds` after a failure they get a
+    single attempt instead of the full retry policy, so a dead endpoint cannot stretch a
+    sensor tick past Dagster's sensor timeout (60 s by default) when many alerts go out."""
+
+    def __init__(self, cooldown_seconds: float = 120.0):
+        self.cooldown_seconds = cooldown_seconds
+        self._failed_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def is_cooling(self, key: str) -> bool:
+        with self._lock:
+            failed_at = self._failed_at.get(key)
+        return failed_at is not None and time.monotonic() - failed_at < self.cooldown_seconds
+
+    def record(self, key: str, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._failed_at.pop(key, None)
+            else:
+                self._failed_at[key] = time.monotonic()
+
+
+# Shared by the notifiers the Dagster resource builds (one per code-server process).
+SHARED_BREAKER = ChannelBreaker()
+
+
 class Notifier:
     """Sends an alert to the log file and every configured channel; never raises."""
 
@@ -352,10 +396,12 @@ class Notifier:
         channels: Sequence[Channel] = (),
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        breaker: ChannelBreaker | None = None,
     ):
         self.log = log
         self.channels = list(channels)
         self.retry = retry or RetryPolicy()
+        self.breaker = breaker
         self._sleep = sleep
 
     @property
@@ -384,11 +430,22 @@ class Notifier:
         return results
 
     def _deliver(self, channel: Channel, alert: Alert) -> DeliveryResult:
+        breaker_key = f"{channel.name}:{hash(channel.identity())}"
+        cooling = self.breaker is not None and self.breaker.is_cooling(breaker_key)
+        result = self._attempt(channel, alert, 1 if cooling else self.retry.max_attempts)
+        if cooling and not result.ok:
+            result.error = f"{result.error} (failed recently: one attempt only)"
+        if self.breaker is not None:
+            self.breaker.record(breaker_key, result.ok)
+        return result
+
+    def _attempt(self, channel: Channel, alert: Alert, max_attempts: int) -> DeliveryResult:
         policy = self.retry
         started = time.monotonic()
         attempt = 0
         error = "not attempted"
-        while attempt < max(1, policy.max_attempts):
+        max_attempts = max(1, max_attempts)
+        while attempt < max_attempts:
             attempt += 1
             try:
                 channel.send(alert)
@@ -399,8 +456,10 @@ class Notifier:
             except Exception as exc:  # a bug in a channel must not stop the sensor
                 error = channel.redact(f"{type(exc).__name__}: {exc}")
                 retryable = True
-            logger.warning("Alert delivery to %s, attempt %d failed: %s", channel.name, attempt, error)
-            if not retryable or attempt >= policy.max_attempts:
+            logger.warning(
+                "Alert delivery to %s, attempt %d failed: %s", channel.name, attempt, error
+            )
+            if not retryable or attempt >= max_attempts:
                 break
             delay = policy.delay(attempt)
             if time.monotonic() - started + delay > policy.budget_seconds:
@@ -428,6 +487,7 @@ def notifier_from_env(
     env: Mapping[str, str] | None = None,
     alert_log: Path | str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    breaker: ChannelBreaker | None = None,
 ) -> Notifier:
     """Build a notifier from environment variables (see the module docstring)."""
     env = os.environ if env is None else env
@@ -468,7 +528,7 @@ def notifier_from_env(
         )
     elif smtp_host or recipients:
         logger.warning("E-mail alerts need both ALERT_SMTP_HOST and ALERT_EMAIL_TO; e-mail is off")
-    return Notifier(LogFileChannel(log_path), channels, retry, sleep=sleep)
+    return Notifier(LogFileChannel(log_path), channels, retry, sleep=sleep, breaker=breaker)
 
 
 class AlertNotifier(ConfigurableResource):
@@ -483,7 +543,7 @@ class AlertNotifier(ConfigurableResource):
     dagster_ui_url: str = ""
 
     def notifier(self) -> Notifier:
-        return notifier_from_env(alert_log=self.alert_log or None)
+        return notifier_from_env(alert_log=self.alert_log or None, breaker=SHARED_BREAKER)
 
     def send(self, alert: Alert) -> list[DeliveryResult]:
         try:
@@ -493,7 +553,11 @@ class AlertNotifier(ConfigurableResource):
             return [DeliveryResult("notifier", False, 0, f"{type(exc).__name__}: {exc}")]
 
     def state_db_path(self) -> Path:
-        return Path(self.state_db) if self.state_db else load_settings().state_dir / "alert_state.sqlite"
+        return (
+            Path(self.state_db)
+            if self.state_db
+            else load_settings().state_dir / "alert_state.sqlite"
+        )
 
     def ui_url(self) -> str:
         return (self.dagster_ui_url or load_settings().dagster_ui_url).rstrip("/")

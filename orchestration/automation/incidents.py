@@ -184,7 +184,9 @@ class IncidentStore:
 
 
 def _incident(row: tuple[Any, ...]) -> Incident:
-    kind, subject, partition, name, status, opened_at, closed_at, last_seen, count, run_id, info = row
+    kind, subject, partition, name, status, opened_at, closed_at, last_seen, count, run_id, info = (
+        row
+    )
     return Incident(
         key=IncidentKey(kind, subject, partition or None, name),
         status=status,

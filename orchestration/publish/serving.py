@@ -77,7 +77,7 @@ class AuditFailedError(PublishError):
 @dataclass(frozen=True)
 class TableStats:
     table: str  # name in the serving database, schema-qualified: marts.<name>
-    source: str  # catalog.schema.table it was copied from
+    source: str  # schema.table in the warehouse it was copied from
     row_count: int
     checksum: str  # sum(hash(row))::HUGEINT as text, order-independent
     column_totals: dict[str, str]  # exact sums of the integer/decimal columns, as text
@@ -142,8 +142,8 @@ def git_commit(repo_dir: Path | None = None) -> str:
 
 
 def new_publish_id(now: datetime) -> str:
-    """Sortable and unique: 20260101T063000Z-1a2b3c."""
-    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    """Sortable by publish time (UTC, microseconds) and unique: 20260101T063000.123456Z-1a2b3c."""
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + uuid.uuid4().hex[:6]
 
 
 def sha256_file(path: Path) -> str:
@@ -435,7 +435,9 @@ def table_stats(
     The checksum is `sum(hash(row))` as HUGEINT: independent of row order, cheap, and the same for
     a reader that recomputes it with the same DuckDB major version.
     """
-    where_catalog = "database_name = ? AND " if catalog else "database_name = current_database() AND "
+    where_catalog = (
+        "database_name = ? AND " if catalog else "database_name = current_database() AND "
+    )
     params = [catalog] if catalog else []
     cols = conn.execute(
         f"SELECT column_name, data_type FROM duckdb_columns() WHERE {where_catalog}"
@@ -519,13 +521,13 @@ def _build_serving_file(
             stats: list[TableStats] = []
             for table in tables:
                 src_schema, name = table.split(".")[-2:]
-                source = f"{src_catalog}.{src_schema}.{name}"
+                source = f"{src_schema}.{name}"
                 dst = _qualified(alias, SERVING_SCHEMA, name)
                 conn.execute(
                     f"CREATE TABLE {dst} AS SELECT * FROM "
                     f"{_qualified(src_catalog, src_schema, name)}"
                 )
-                comment = _comment_for(comments, f"{src_schema}.{name}", name)
+                comment = _comment_for(comments, source, name)
                 description = str(comment.get("description") or "").strip()
                 if description:
                     conn.execute(f"COMMENT ON TABLE {dst} IS {quote_literal(description)}")
@@ -714,7 +716,11 @@ def _swap_parquet_current(parquet_dir: Path, version_dir: Path, keep: int) -> No
     os.replace(tmp_link, current)
     _fsync_dir(parquet_dir)
     versions = sorted(
-        (p for p in (parquet_dir / "versions").iterdir() if p.is_dir() and not p.name.startswith(".")),
+        (
+            p
+            for p in (parquet_dir / "versions").iterdir()
+            if p.is_dir() and not p.name.startswith(".")
+        ),
         key=lambda p: p.name,
     )
     for old in versions[:-keep] if keep > 0 else []:
@@ -865,7 +871,13 @@ def publish_marts(
             raise
 
     if parquet_dir is not None and version_dir is not None:
-        _swap_parquet_current(Path(parquet_dir), version_dir, parquet_keep_versions)
+        try:
+            _swap_parquet_current(Path(parquet_dir), version_dir, parquet_keep_versions)
+        except OSError as e:
+            raise PublishError(
+                f"serving database {serving_db} was published as {publish_id}, but the Parquet "
+                f"'current' link could not be swapped to {version_dir}: {e}"
+            ) from e
 
     return PublishResult(
         publish_id=publish_id,

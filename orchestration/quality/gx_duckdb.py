@@ -37,68 +37,94 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import sqlalchemy as sa
-from sqlalchemy.engine import CreateEnginePlugin
-from sqlalchemy.engine.cursor import FullyBufferedCursorFetchStrategy
-
-PLUGIN_NAME = "warehouse_duckdb_buffered_results"
-
-_registered = threading.Lock()
-_is_registered = False
 
 
-def _buffer_result(conn, cursor, statement, parameters, context, executemany) -> None:
-    """after_cursor_execute: read the whole result now, while the connection is still ours."""
-    if context is None or cursor.description is None:
-        return
-    # Only replace the default (lazy) strategy; leave any special strategy alone.
-    if type(context.cursor_fetch_strategy).__name__ != "CursorFetchStrategy":
-        return
-    context.cursor_fetch_strategy = FullyBufferedCursorFetchStrategy(
-        cursor, alternate_description=cursor.description
-    )
+class _IndependentCursor:
+    """A DB-API cursor on its own DuckDB cursor (DuckDB: a child connection of the same database).
+
+    Built on duckdb-engine's CursorWrapper (its statement handling is kept); only closing is
+    added, because the child connection must be closed for the file lock to be released.
+    """
+
+    def __init__(self, child: duckdb.DuckDBPyConnection, owner: _IndependentCursorConnection):
+        from duckdb_engine import CursorWrapper
+
+        self._child = child
+        self._owner = owner
+        self._wrapped = CursorWrapper(child, owner)
+
+    def close(self) -> None:
+        self._owner._forget(self._child)
+        with contextlib.suppress(Exception):
+            self._child.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
 
 
-class BufferedResultsPlugin(CreateEnginePlugin):
-    """SQLAlchemy engine plugin: buffer each result before the connection can go back to the pool."""
+class _IndependentCursorConnection:
+    """duckdb-engine's ConnectionWrapper, except that each cursor has its own result.
 
-    def update_url(self, url):  # required by SQLAlchemy 2.0; nothing to consume from the URL
-        return url
+    duckdb-engine hands out the DuckDB connection itself as every cursor. GX reads a result
+    after SQLAlchemy has returned the connection to the pool, which rolls the transaction
+    back on that same DuckDB connection: the pending result is replaced and GX finds no row
+    ("list index out of range"). Here each `cursor()` is a DuckDB cursor (a child connection
+    of the same database instance, own client context), so BEGIN/ROLLBACK on the parent never
+    touch a result being read. Nothing is buffered: GX's `fetchmany(200)` reads 200 rows.
+    Children are closed with the connection, so disposing the engine releases the file.
+    """
 
-    def engine_created(self, engine: sa.Engine) -> None:
-        if engine.dialect.name != "duckdb":
-            return
-        sa.event.listen(engine, "after_cursor_execute", _buffer_result)
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        from duckdb_engine import ConnectionWrapper
+
+        self._conn = conn
+        self._wrapper = ConnectionWrapper(conn)
+        self._children: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+
+    def cursor(self) -> _IndependentCursor:
+        child = self._conn.cursor()
+        with self._lock:
+            self._children.append(child)
+        return _IndependentCursor(child, self)
+
+    def _forget(self, child: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            self._children = [c for c in self._children if c is not child]
+
+    def close(self) -> None:
+        with self._lock:
+            children, self._children = self._children, []
+        for child in children:
+            with contextlib.suppress(Exception):
+                child.close()
+        self._wrapper.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._wrapper.closed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapper, name)
 
 
-def register_plugin() -> None:
-    global _is_registered
-    with _registered:
-        if not _is_registered:
-            from sqlalchemy.dialects import plugins
-
-            plugins.register(PLUGIN_NAME, __name__, "BufferedResultsPlugin")
-            _is_registered = True
-
-
-def _connection_creator(database: Path, config: Mapping[str, Any]):
-    from duckdb_engine import ConnectionWrapper
-
+def _connection_creator(database: Path, config: Mapping[str, Any], read_only: bool):
     config = dict(config)
+    database = str(database)
 
-    def create():
-        return ConnectionWrapper(duckdb.connect(str(database), config=config))
+    def create() -> _IndependentCursorConnection:
+        return _IndependentCursorConnection(
+            duckdb.connect(database, read_only=read_only, config=config)
+        )
 
     return create
 
 
-def engine_kwargs(database: Path, duckdb_config: Mapping[str, Any] | None = None) -> dict:
+def engine_kwargs(
+    database: Path, duckdb_config: Mapping[str, Any] | None = None, *, read_only: bool = False
+) -> dict:
     """`create_engine` kwargs for a GX SQL datasource on a DuckDB file (see module doc)."""
-    register_plugin()
-    return {
-        "plugins": [PLUGIN_NAME],
-        "creator": _connection_creator(database, duckdb_config or {}),
-    }
+    return {"creator": _connection_creator(database, duckdb_config or {}, read_only)}
 
 
 def connection_string(database: Path) -> str:
@@ -130,7 +156,9 @@ def dispose_datasource_engines(datasource: Any) -> None:
         try:
             engine.dispose()
         except Exception:  # pragma: no cover - disposal must never mask the real outcome
-            logging.getLogger(__name__).warning("could not dispose engine %r", engine, exc_info=True)
+            logging.getLogger(__name__).warning(
+                "could not dispose engine %r", engine, exc_info=True
+            )
 
 
 @contextlib.contextmanager

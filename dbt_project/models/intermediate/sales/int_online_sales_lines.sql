@@ -1,0 +1,169 @@
+-- Online order lines as sales lines (one row per order line), in the shape of
+-- sales_line_columns(). Rules (data/raw/README.md):
+--   gross_sales = quantity x unit_price; discounts = promo_discount (line) + the order-level
+--   coupon_amount + platform_subsidy allocated to the order's lines in proportion to each line's
+--   gross, rounded to cents, the rounding remainder going to the line with the largest gross
+--   (lowest line_no on ties) so that the allocation adds up exactly to the order's amount;
+--   business date = Asia/Shanghai date of created_at; cost = unit_cost valid on that date.
+-- Cancelled orders and lines that cannot be valued carry a reject_reason (see
+-- int_sales_lines_rejected) instead of disappearing.
+with
+
+order_lines as (
+
+    select * from {{ ref('stg_online__order_lines') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_reference__products') }}
+
+),
+
+known_skus as (
+
+    select distinct sku from products
+
+),
+
+channels as (
+
+    select * from {{ ref('ref_channels') }}
+
+),
+
+city_lookup as (
+
+    select * from {{ ref('int_city_lookup') }}
+
+),
+
+grossed as (
+
+    select
+        order_lines.*,
+        cast(quantity * unit_price as decimal(18, 2)) as line_gross,
+        cast(coupon_amount + platform_subsidy as decimal(18, 2)) as order_level_discount
+    from order_lines
+
+),
+
+ranked as (
+
+    select
+        grossed.*,
+        sum(line_gross) over (partition by order_id) as order_gross,
+        row_number() over (partition by order_id order by line_gross desc, line_no asc)
+            as gross_rank
+    from grossed
+
+),
+
+proportional as (
+
+    select
+        ranked.*,
+        case
+            when order_gross = 0 then
+                case when gross_rank = 1 then order_level_discount else {{ money_zero() }} end
+            else {{ money('order_level_discount * line_gross / order_gross') }}
+        end as proportional_discount
+    from ranked
+
+),
+
+allocated as (
+
+    select
+        proportional.*,
+        cast(
+            proportional_discount
+            + case
+                when gross_rank = 1
+                    then order_level_discount - sum(proportional_discount) over (partition by order_id)
+                else 0
+            end
+            as decimal(18, 2)
+        ) as allocated_order_discount
+    from proportional
+
+),
+
+valued as (
+
+    select
+        allocated.*,
+        products.series,
+        products.product_line,
+        products.unit_cost,
+        city_lookup.region,
+        city_lookup.province_code,
+        city_lookup.city_code,
+        city_lookup.city_tier,
+        case
+            when allocated.order_status = 'cancelled' then 'cancelled_order'
+            when allocated.order_status <> 'completed' or allocated.order_status is null
+                then 'unknown_order_status'
+            when channels.channel is null then 'unknown_channel'
+            when allocated.quantity is null or allocated.quantity <= 0
+                or allocated.unit_price is null then 'invalid_quantity_or_price'
+            when known_skus.sku is null then 'unknown_sku'
+            when products.sku is null then 'no_product_cost_on_date'
+        end as reject_reason
+    from allocated
+    left join channels
+        on allocated.channel = channels.channel
+        and channels.channel_group = 'online'
+    left join known_skus
+        on allocated.sku = known_skus.sku
+    left join products
+        on allocated.sku = products.sku
+        and allocated.order_date between products.valid_from and products.valid_until
+    left join city_lookup
+        on city_lookup.province_key = lower(allocated.receiver_province)
+        and city_lookup.city_key = lower(allocated.receiver_city)
+
+)
+
+select
+    'online-sale-' || order_line_id as sales_line_id,
+    'sale' as line_type,
+    order_date as business_date,
+    {{ month_start('order_date') }} as month,
+    'online' as channel_group,
+    channel,
+    region,
+    province_code as province,
+    city_code,
+    city_tier,
+    'cn' as country,
+    cast(null as {{ dbt.type_string() }}) as store_id,
+    cast(null as {{ dbt.type_string() }}) as distributor_id,
+    sku,
+    series,
+    product_line,
+    quantity as quantity_sold,
+    0 as quantity_returned,
+    quantity as net_units,
+    line_gross as gross_sales,
+    cast(promo_discount + allocated_order_discount as decimal(18, 2)) as discounts,
+    {{ money_zero() }} as returns,
+    {{ money_zero() }} as rebates,
+    {{ net_sales('line_gross', 'promo_discount + allocated_order_discount', 'null', 'null') }} as net_sales,
+    unit_cost,
+    {{ money('quantity * unit_cost') }} as cogs,
+    'CNY' as currency,
+    cast(1 as decimal(18, 10)) as fx_rate,
+    order_id,
+    customer_id,
+    'online_order_lines' as source_table,
+    _source_file,
+    _source_row,
+    _loaded_at,
+    reject_reason,
+    -- audit columns of the allocation (not part of the unified shape)
+    order_level_discount,
+    allocated_order_discount,
+    promo_discount
+from valued

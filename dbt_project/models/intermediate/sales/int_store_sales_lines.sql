@@ -1,0 +1,120 @@
+-- Store POS receipt lines as sales lines (one row per receipt line). Rules:
+--   sale line (数量 > 0): gross_sales = 数量 x 零售价, discounts = 折扣金额;
+--   return line (数量 < 0): returns = -实收金额 (the refund), units come back;
+--   units = Σ 数量; business date = 销售日期; cost = unit_cost valid on the line's own date.
+-- Geography is the store's city. Unknown stores / SKUs are rejected, not dropped.
+with
+
+pos_lines as (
+
+    select * from {{ ref('stg_store__pos_lines') }}
+
+),
+
+stores as (
+
+    select * from {{ ref('int_stores_located') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_reference__products') }}
+
+),
+
+known_skus as (
+
+    select distinct sku from products
+
+),
+
+valued as (
+
+    select
+        pos_lines.*,
+        case
+            when pos_lines.quantity > 0 then 'sale'
+            when pos_lines.quantity < 0 then 'return'
+        end as line_type,
+        stores.region,
+        stores.province_code,
+        stores.city_code,
+        stores.city_tier,
+        products.series,
+        products.product_line,
+        products.unit_cost,
+        case
+            when stores.store_id is null then 'unknown_store'
+            when pos_lines.quantity is null or pos_lines.quantity = 0 then 'invalid_quantity_or_price'
+            when pos_lines.quantity > 0 and pos_lines.list_price is null then 'invalid_quantity_or_price'
+            when pos_lines.quantity < 0 and pos_lines.paid_amount is null then 'invalid_quantity_or_price'
+            when known_skus.sku is null then 'unknown_sku'
+            when products.sku is null then 'no_product_cost_on_date'
+        end as reject_reason
+    from pos_lines
+    left join stores
+        on pos_lines.store_id = stores.store_id
+    left join known_skus
+        on pos_lines.sku = known_skus.sku
+    left join products
+        on pos_lines.sku = products.sku
+        and pos_lines.business_date between products.valid_from and products.valid_until
+
+),
+
+measured as (
+
+    select
+        valued.*,
+        case when line_type = 'sale' then quantity else 0 end as quantity_sold,
+        case when line_type = 'return' then -quantity else 0 end as quantity_returned,
+        case
+            when line_type = 'sale' then cast(quantity * list_price as decimal(18, 2))
+            else {{ money_zero() }}
+        end as gross_sales,
+        case when line_type = 'sale' then discount_amount else {{ money_zero() }} end as discounts,
+        case when line_type = 'return' then -paid_amount else {{ money_zero() }} end as returns
+    from valued
+
+)
+
+select
+    'store-' || pos_line_id as sales_line_id,
+    coalesce(line_type, 'sale') as line_type,
+    business_date,
+    {{ month_start('business_date') }} as month,
+    'store' as channel_group,
+    'store' as channel,
+    region,
+    province_code as province,
+    city_code,
+    city_tier,
+    'cn' as country,
+    store_id,
+    cast(null as {{ dbt.type_string() }}) as distributor_id,
+    sku,
+    series,
+    product_line,
+    quantity_sold,
+    quantity_returned,
+    quantity_sold - quantity_returned as net_units,
+    gross_sales,
+    discounts,
+    returns,
+    {{ money_zero() }} as rebates,
+    {{ net_sales('gross_sales', 'discounts', 'returns', 'null') }} as net_sales,
+    unit_cost,
+    {{ money('(quantity_sold - quantity_returned) * unit_cost') }} as cogs,
+    'CNY' as currency,
+    cast(1 as decimal(18, 10)) as fx_rate,
+    store_id || '-' || receipt_no as order_id,
+    cast(null as {{ dbt.type_string() }}) as customer_id,
+    'store_pos_lines' as source_table,
+    _source_file,
+    _source_row,
+    _loaded_at,
+    reject_reason,
+    receipt_no,
+    original_receipt_no
+from measured

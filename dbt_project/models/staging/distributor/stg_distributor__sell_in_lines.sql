@@ -1,0 +1,57 @@
+-- One row per line of a distributor's monthly sell-in report. The sheet has no line key, so
+-- deduplication is per report: for each distributor and report month only the latest
+-- delivered workbook is kept (a re-delivered or corrected report replaces the whole month).
+{%- set q = adapter.quote %}
+with
+
+source as (
+
+    select * from {{ source('raw', 'distributor_sell_in') }}
+
+),
+
+latest_report as (
+
+    select
+        distributor_id,
+        report_month,
+        _source_file
+    from source
+    group by distributor_id, report_month, _source_file
+    qualify row_number() over (
+        partition by distributor_id, report_month
+        order by max(_loaded_at) desc, _source_file desc
+    ) = 1
+
+),
+
+renamed as (
+
+    select
+        source.distributor_id || '-' || cast(source.report_month as {{ dbt.type_string() }})
+            || '-' || cast(source._source_row as {{ dbt.type_string() }}) as sell_in_line_id,
+        trim(source.distributor_id) as distributor_id,
+        cast(source.report_month as date) as report_month,
+        cast(source.{{ q('日期') }} as date) as business_date,
+        trim(source.{{ q('单据号') }}) as document_no,
+        nullif(upper(trim(source.{{ q('商品编码') }})), '') as sku,
+        source.{{ q('商品名称') }} as product_name,
+        cast(coalesce(source.{{ q('数量') }}, 0) as {{ dbt.type_int() }}) as quantity,
+        cast(source.{{ q('标准单价') }} as decimal(18, 2)) as list_price,
+        cast(coalesce(source.{{ q('折扣率') }}, 0) as decimal(6, 4)) as discount_rate,
+        cast(source.{{ q('进货金额') }} as decimal(18, 2)) as invoiced_amount,
+        nullif(trim(source.{{ q('备注') }}), '') as remark,
+        source._source_file,
+        source._source_row,
+        source._loaded_at,
+        source._load_batch
+
+    from source
+    inner join latest_report
+        on source.distributor_id = latest_report.distributor_id
+        and source.report_month = latest_report.report_month
+        and source._source_file = latest_report._source_file
+
+)
+
+select * from renamed

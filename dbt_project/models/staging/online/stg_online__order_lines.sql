@@ -1,0 +1,43 @@
+-- One row per online order line. Re-delivered orders (same order_id and line_no in another
+-- file) keep the latest delivery. Cancelled orders are kept here; intermediate drops them.
+with
+
+source as (
+
+    select * from {{ source('raw', 'online_order_lines') }}
+
+),
+
+renamed as (
+
+    select
+        cast(order_id as {{ dbt.type_string() }}) || '-' || cast(line_no as {{ dbt.type_string() }})
+            as order_line_id,
+        cast(order_id as {{ dbt.type_string() }}) as order_id,
+        cast(line_no as {{ dbt.type_int() }}) as line_no,
+        lower(trim(platform)) as channel,
+        shop_id,
+        lower(trim(status)) as order_status,
+        created_at,
+        paid_at,
+        {{ local_date('created_at', 'Asia/Shanghai') }} as order_date,
+        buyer_id as customer_id,
+        trim(receiver_province) as receiver_province,
+        trim(receiver_city) as receiver_city,
+        cast(coalesce(coupon_amount, 0) as decimal(18, 2)) as coupon_amount,
+        cast(coalesce(platform_subsidy, 0) as decimal(18, 2)) as platform_subsidy,
+        upper(trim(sku)) as sku,
+        cast(quantity as {{ dbt.type_int() }}) as quantity,
+        cast(unit_price as decimal(18, 2)) as unit_price,
+        cast(coalesce(promo_discount, 0) as decimal(18, 2)) as promo_discount,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        _load_batch
+
+    from source
+
+)
+
+select * from renamed
+qualify {{ latest_delivery_rank('order_id, line_no') }} = 1

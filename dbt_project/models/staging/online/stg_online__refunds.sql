@@ -1,0 +1,37 @@
+-- One row per refund (refund_id). The business date is the Asia/Shanghai date the refund was
+-- processed; re-delivered refunds keep the latest delivery.
+with
+
+source as (
+
+    select * from {{ source('raw', 'online_refunds') }}
+
+),
+
+renamed as (
+
+    select
+        cast(refund_id as {{ dbt.type_string() }}) as refund_id,
+        lower(trim(platform)) as channel,
+        cast(order_id as {{ dbt.type_string() }}) as order_id,
+        cast(line_no as {{ dbt.type_int() }}) as line_no,
+        cast(order_id as {{ dbt.type_string() }}) || '-' || cast(line_no as {{ dbt.type_string() }})
+            as order_line_id,
+        upper(trim(sku)) as sku,
+        cast(coalesce(refund_quantity, 0) as {{ dbt.type_int() }}) as refund_quantity,
+        cast(refund_amount as decimal(18, 2)) as refund_amount,
+        lower(trim(refund_type)) as refund_type,
+        refunded_at,
+        {{ local_date('refunded_at', 'Asia/Shanghai') }} as refund_date,
+        reason as refund_reason,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        _load_batch
+
+    from source
+
+)
+
+select * from renamed
+qualify {{ latest_delivery_rank('refund_id') }} = 1

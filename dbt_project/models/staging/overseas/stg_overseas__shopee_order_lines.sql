@@ -1,0 +1,42 @@
+-- One row per Shopee order line (country, order, SKU), local currency of the country.
+-- Timestamps are already local, so the business date is the creation date as delivered.
+{%- set q = adapter.quote %}
+with
+
+source as (
+
+    select * from {{ source('raw', 'shopee_orders') }}
+
+),
+
+renamed as (
+
+    select
+        lower(trim(country)) || '-' || {{ q('Order ID') }} || '-' || upper(trim({{ q('SKU Reference No.') }}))
+            as shopee_line_id,
+        lower(trim(country)) as country,
+        trim({{ q('Order ID') }}) as order_id,
+        lower(trim({{ q('Order Status') }})) as order_status,
+        {{ q('Order Creation Date') }} as created_at_local,
+        cast({{ q('Order Creation Date') }} as date) as business_date,
+        {{ q('Username (Buyer)') }} as customer_id,
+        upper(trim({{ q('SKU Reference No.') }})) as sku,
+        {{ q('Product Name') }} as product_name,
+        cast({{ q('Original Price') }} as decimal(18, 2)) as original_price,
+        cast({{ q('Deal Price') }} as decimal(18, 2)) as deal_price,
+        cast({{ q('Quantity') }} as {{ dbt.type_int() }}) as quantity,
+        cast(coalesce({{ q('Seller Voucher') }}, 0) as decimal(18, 2)) as seller_voucher,
+        cast(coalesce({{ q('Shopee Voucher') }}, 0) as decimal(18, 2)) as shopee_voucher,
+        cast(coalesce({{ q('Returned Quantity') }}, 0) as {{ dbt.type_int() }}) as returned_quantity,
+        cast(coalesce({{ q('Refund Amount') }}, 0) as decimal(18, 2)) as refund_amount,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        _load_batch
+
+    from source
+
+)
+
+select * from renamed
+qualify {{ latest_delivery_rank('country, order_id, sku') }} = 1

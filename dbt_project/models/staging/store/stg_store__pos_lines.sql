@@ -1,0 +1,41 @@
+-- One row per POS receipt line, Chinese headers renamed to English. A receipt line delivered
+-- twice (the same day's file re-delivered under another name) keeps the latest delivery.
+{%- set q = adapter.quote %}
+with
+
+source as (
+
+    select * from {{ source('raw', 'store_pos_lines') }}
+
+),
+
+renamed as (
+
+    select
+        {{ q('门店编号') }} || '-' || {{ q('小票号') }} || '-' || cast({{ q('行号') }} as {{ dbt.type_string() }})
+            as pos_line_id,
+        cast({{ q('销售日期') }} as date) as business_date,
+        trim({{ q('门店编号') }}) as store_id,
+        {{ q('门店名称') }} as store_name,
+        trim({{ q('小票号') }}) as receipt_no,
+        cast({{ q('行号') }} as {{ dbt.type_int() }}) as line_no,
+        upper(trim({{ q('商品编码') }})) as sku,
+        {{ q('商品名称') }} as product_name,
+        cast({{ q('数量') }} as {{ dbt.type_int() }}) as quantity,
+        cast({{ q('零售价') }} as decimal(18, 2)) as list_price,
+        cast(coalesce({{ q('折扣金额') }}, 0) as decimal(18, 2)) as discount_amount,
+        cast({{ q('实收金额') }} as decimal(18, 2)) as paid_amount,
+        nullif(trim({{ q('原小票号') }}), '') as original_receipt_no,
+        {{ q('收银员') }} as cashier,
+        {{ q('交易时间') }} as transacted_at,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        _load_batch
+
+    from source
+
+)
+
+select * from renamed
+qualify {{ latest_delivery_rank('store_id, receipt_no, line_no') }} = 1

@@ -1,0 +1,51 @@
+-- Reconciliation: every amount of channel_performance adds up to the unified sales lines,
+-- overall and per channel group (no line lost or double-counted by the mart).
+with
+
+mart as (
+
+    select
+        channel_group,
+        sum(gross_sales) as gross_sales,
+        sum(discounts) as discounts,
+        sum(returns) as returns,
+        sum(rebates) as rebates,
+        sum(net_sales) as net_sales,
+        sum(cogs) as cogs,
+        sum(units) as units
+    from {{ ref('channel_performance') }}
+    group by channel_group
+
+),
+
+lines as (
+
+    select
+        channel_group,
+        sum(gross_sales) as gross_sales,
+        sum(discounts) as discounts,
+        sum(returns) as returns,
+        sum(rebates) as rebates,
+        sum(net_sales) as net_sales,
+        sum(cogs) as cogs,
+        sum(net_units) as units
+    from {{ ref('int_sales_lines_unioned') }}
+    group by channel_group
+
+)
+
+select
+    coalesce(mart.channel_group, lines.channel_group) as channel_group,
+    mart.net_sales as mart_net_sales,
+    lines.net_sales as lines_net_sales
+from mart
+full outer join lines on mart.channel_group = lines.channel_group
+where mart.channel_group is null
+    or lines.channel_group is null
+    or mart.gross_sales <> lines.gross_sales
+    or mart.discounts <> lines.discounts
+    or mart.returns <> lines.returns
+    or mart.rebates <> lines.rebates
+    or mart.net_sales <> lines.net_sales
+    or mart.cogs <> lines.cogs
+    or mart.units <> lines.units

@@ -1,0 +1,1 @@
+"""Demo-data generator: calibrated, deterministic raw feeds at any scale (`warehouse generate`)."""

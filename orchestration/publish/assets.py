@@ -1,0 +1,184 @@
+"""The `publish/serving_db` asset: write-audit-publish of the marts to the serving database.
+
+Wiring (by the code location):
+
+    from orchestration.publish.assets import build_publish_asset
+    publish_serving_db = build_publish_asset([AssetKey(["channel_performance"]), ...])
+
+Upstream blocking asset checks keep Dagster from running this asset when a mart check fails. The
+asset also audits the copy it is about to publish (every table non-empty, no NULL key column,
+caller-supplied SQL audits) and raises `Failure` if anything is wrong: nothing is published, the
+serving file stays byte-identical, and the run fails (which the run-failure alert reports).
+"""
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from orchestration.publish.serving import (
+    DEFAULT_STORAGE_VERSION,
+    SERVING_SCHEMA,
+    AuditFailedError,
+    AuditQuery,
+    audit,
+    comments_from_manifest,
+    key_columns_from_manifest,
+    load_manifest,
+    publish_marts,
+)
+from orchestration.resources import ServingResource
+from orchestration.settings import DBT_PROJECT_DIR
+
+PUBLISH_ASSET_KEY = AssetKey(["publish", "serving_db"])
+DEFAULT_MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+PARQUET_SUBDIR = "serving_parquet"
+
+
+def parquet_dir_for(serving: ServingResource) -> Path:
+    """Where the Parquet export of the serving database goes: <state_dir>/serving_parquet."""
+    return Path(serving.state_dir) / PARQUET_SUBDIR
+
+
+def build_publish_asset(
+    mart_keys: Sequence[AssetKey],
+    *,
+    source_schema: str = SERVING_SCHEMA,
+    tables: Sequence[str] | None = None,
+    extra_audits: Sequence[AuditQuery] = (),
+    key_columns: Mapping[str, Sequence[str]] | None = None,
+    business_date_sql: str | None = None,
+    manifest_path: Path | None = DEFAULT_MANIFEST_PATH,
+    export_parquet: bool = True,
+    storage_version: str = DEFAULT_STORAGE_VERSION,
+) -> AssetsDefinition:
+    """Build the `publish/serving_db` asset.
+
+    - `mart_keys`: the assets it depends on (the marts and their dimensions);
+    - `source_schema` / `tables`: what to publish from the working warehouse (default: every
+      table and view of schema `marts`); each lands in schema `marts` of the serving database;
+    - `extra_audits`: SQL audits run on the new serving file; each returns offending rows;
+    - `key_columns`: table -> key columns that must not be NULL, added to the keys found in the
+      dbt manifest (not_null/unique tests, not_null/primary_key constraints, grain tests);
+    - `business_date_sql`: a query on the warehouse returning one DATE, the latest business date
+      (e.g. `select max(order_date) from main.fct_sales_lines`); default: the greatest DATE
+      value in the published tables;
+    - `manifest_path`: dbt's manifest.json, read at run time for table/column comments and keys
+      (missing manifest: publish without comments).
+    """
+    deps = list(mart_keys)
+    fixed_tables = list(tables) if tables is not None else None
+    audits = list(extra_audits)
+    caller_keys = {k: list(v) for k, v in (key_columns or {}).items()}
+
+    @asset(
+        key=PUBLISH_ASSET_KEY,
+        deps=deps,
+        group_name="publish",
+        kinds={"duckdb"},
+        description=(
+            "Write-audit-publish: copies the marts and their dimensions into a new serving "
+            "DuckDB file (storage readable by DuckDB 1.x and 2.x), audits it, and atomically "
+            "replaces SERVING_DB; also exports them as Parquet. BI tools open SERVING_DB "
+            "read-only; a failed audit publishes nothing."
+        ),
+    )
+    def serving_db(
+        context: AssetExecutionContext, duckdb: DuckDBResource, serving: ServingResource
+    ) -> MaterializeResult:
+        started = time.monotonic()
+        manifest = load_manifest(manifest_path) if manifest_path else None
+        comments = comments_from_manifest(manifest) if manifest else {}
+        keys: dict[str, list[str]] = key_columns_from_manifest(manifest) if manifest else {}
+        for table, cols in caller_keys.items():
+            keys.setdefault(table, [])
+            keys[table] += [c for c in cols if c not in keys[table]]
+        if manifest is None:
+            context.log.warning(
+                f"no dbt manifest at {manifest_path}: publishing without table/column comments"
+            )
+
+        def audit_fn(conn, published: list[str]) -> list[str]:
+            return audit(conn, published, keys, audits)
+
+        parquet_dir = parquet_dir_for(serving) if export_parquet else None
+        error: BaseException | None = None
+        # DuckDBResource.get_connection() closes its connection only when the block exits
+        # normally (no try/finally in dagster-duckdb 0.29): an exception escaping the block would
+        # leave the warehouse's write lock held until garbage collection. So catch inside.
+        with duckdb.get_connection() as conn:
+            try:
+                latest: date | None = None
+                if business_date_sql:
+                    row = conn.execute(business_date_sql).fetchone()
+                    value = row[0] if row else None
+                    latest = value.date() if isinstance(value, datetime) else value
+                result = publish_marts(
+                    warehouse_db=Path(duckdb.database),
+                    serving_db=serving.path,
+                    tables=fixed_tables,
+                    comments=comments,
+                    latest_business_date=latest,
+                    storage_version=storage_version,
+                    parquet_dir=parquet_dir,
+                    conn=conn,
+                    source_schema=source_schema,
+                    audit_fn=audit_fn,
+                    dagster_run_id=context.run_id,
+                )
+            except BaseException as e:
+                error = e
+        if isinstance(error, AuditFailedError):
+            context.log.error(str(error))
+            raise Failure(
+                description=(
+                    f"Serving database NOT published: {len(error.failures)} audit failure(s). "
+                    f"BI tools keep the last good version at {serving.path}. "
+                    + "; ".join(error.failures)
+                ),
+                metadata={
+                    "audit_failures": MetadataValue.json(error.failures),
+                    "serving_db": MetadataValue.path(str(serving.path)),
+                },
+                allow_retries=False,
+            ) from error
+        if error is not None:
+            raise error
+
+        context.log.info(
+            f"published {result.publish_id} to {result.serving_db} "
+            f"({sum(result.row_counts.values())} rows in {len(result.tables)} tables, "
+            f"{result.duration_s:.2f}s)"
+        )
+        metadata: dict[str, object] = {
+            "published_path": MetadataValue.path(str(result.serving_db)),
+            "publish_id": result.publish_id,
+            "row_counts": MetadataValue.json(result.row_counts),
+            "dagster/row_count": sum(result.row_counts.values()),
+            "latest_business_date": str(result.latest_business_date or ""),
+            "git_commit": result.git_commit,
+            "content_fingerprint": result.content_fingerprint,
+            "storage_version": result.storage_version,
+            "size_bytes": result.size_bytes,
+            "duration_s": round(time.monotonic() - started, 3),
+            "timings": MetadataValue.json(result.timings),
+            "comments_from_dbt_docs": manifest is not None,
+        }
+        if result.parquet_dir is not None:
+            metadata["parquet_path"] = MetadataValue.path(str(parquet_dir / "current"))
+        if result.previous_db is not None:
+            metadata["previous_version_path"] = MetadataValue.path(str(result.previous_db))
+        return MaterializeResult(metadata=metadata)
+
+    return serving_db

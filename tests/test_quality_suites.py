@@ -1,0 +1,140 @@
+"""The suite YAML format and its loader (orchestration.quality.suites)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestration.quality.suites import (
+    SuiteError,
+    load_suite,
+    load_suites,
+    validate_suites_dir,
+)
+from orchestration.settings import EXPECTATIONS_DIR
+
+GOOD = {
+    "asset": ["raw", "orders"],
+    "table": "raw.orders",
+    "severity": "error",
+    "partition_column": "order_date",
+    "expectations": [
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "order_id"},
+            "description": "orders need ids",
+        },
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "amount", "min_value": 0},
+            "severity": "warn",
+        },
+    ],
+}
+
+
+def write(tmp_path: Path, data, name="s.yml") -> Path:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return p
+
+
+def test_good_suite_parses_with_defaults(tmp_path):
+    s = load_suite(write(tmp_path, GOOD))
+    assert s.asset_key == ("raw", "orders")
+    assert (s.schema, s.table) == ("raw", "orders")
+    assert s.blocking is True  # default for error suites
+    assert s.check_name == "gx_raw_orders"
+    assert [e.severity for e in s.expectations] == ["error", "warn"]
+    assert s.expectations[0].column == "order_id"
+    warn = load_suite(write(tmp_path, {**GOOD, "severity": "warn"}, "w.yml"))
+    assert warn.blocking is False
+
+
+def test_to_gx_suite_builds_gx_objects(tmp_path):
+    gx_suite = load_suite(write(tmp_path, GOOD)).to_gx_suite()
+    assert gx_suite.name == "raw.orders"
+    assert [e.expectation_type for e in gx_suite.expectations] == [
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_between",
+    ]
+    assert gx_suite.expectations[0].notes == "orders need ids"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"table": "orders"}, "'table' must be 'schema.table'"),
+        ({"severity": "fatal"}, "'severity' must be one of"),
+        ({"asset": []}, "'asset' must be a non-empty list"),
+        ({"blocking": "yes"}, "'blocking' must be true or false"),
+        ({"colour": "red"}, "unknown keys ['colour']"),
+        ({"expectations": []}, "'expectations' must be a non-empty list"),
+    ],
+)
+def test_structural_errors_name_the_file(tmp_path, change, message):
+    p = write(tmp_path, {**GOOD, **change})
+    with pytest.raises(SuiteError) as exc:
+        load_suite(p)
+    assert str(p) in str(exc.value)
+    assert message in str(exc.value)
+
+
+def test_expectation_errors_name_the_index(tmp_path):
+    bad = {**GOOD, "expectations": [GOOD["expectations"][0], {"type": "expect_x", "kwargz": {}}]}
+    with pytest.raises(SuiteError, match=r"expectation #1 \(expect_x\): unknown keys \['kwargz'\]"):
+        load_suite(write(tmp_path, bad))
+    bad = {
+        **GOOD,
+        "expectations": [
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a"},
+                "severity": "panic",
+            }
+        ],
+    }
+    with pytest.raises(SuiteError, match=r"expectation #0 .*'severity'"):
+        load_suite(write(tmp_path, bad))
+
+
+def test_gx_rejects_unknown_type_and_bad_kwargs_with_index(tmp_path):
+    unknown = {
+        **GOOD,
+        "expectations": [GOOD["expectations"][0], {"type": "expect_the_moon", "kwargs": {}}],
+    }
+    with pytest.raises(SuiteError, match=r"s\.yml: expectation #1 \(expect_the_moon\): GX rejects"):
+        load_suite(write(tmp_path, unknown)).to_gx_suite()
+    bad_kwargs = {
+        **GOOD,
+        "expectations": [{"type": "expect_column_values_to_be_between", "kwargs": {"colum": "x"}}],
+    }
+    with pytest.raises(SuiteError, match=r"expectation #0 \(expect_column_values_to_be_between\)"):
+        load_suite(write(tmp_path, bad_kwargs, "k.yml")).to_gx_suite()
+
+
+def test_invalid_yaml(tmp_path):
+    with pytest.raises(SuiteError, match="not valid YAML"):
+        load_suite(write(tmp_path, "asset: [raw\n  table: :"))
+
+
+def test_folder_loading_skips_underscore_folders_and_rejects_duplicates(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "_examples").mkdir()
+    write(tmp_path / "raw", GOOD, "orders.yml")
+    write(tmp_path / "_examples", GOOD, "orders.yml")
+    assert len(load_suites(tmp_path)) == 1
+    write(tmp_path / "raw", GOOD, "orders_again.yml")
+    with pytest.raises(SuiteError, match="also used by"):
+        load_suites(tmp_path)
+
+
+def test_repository_suites_and_examples_are_valid():
+    """Every suite in expectations/ (and the documented examples) builds with GX."""
+    validate_suites_dir(EXPECTATIONS_DIR)
+    examples = EXPECTATIONS_DIR / "_examples"
+    if examples.is_dir():
+        for p in sorted(examples.rglob("*.yml")):
+            load_suite(p).to_gx_suite()
