@@ -162,9 +162,9 @@ def write_sell_in(
     sheet.append(SELL_IN_HEADER)
     for line in lines:
         sheet.append(list(line))
-    quantity = sum(line[4] or 0 for line in lines)
-    amount = round(sum(line[7] or 0 for line in lines), 2)
-    total_quantity, total_amount = total if total is not None else (quantity, amount)
+    if total is None:
+        total = (sum(line[4] or 0 for line in lines), round(sum(line[7] or 0 for line in lines), 2))
+    total_quantity, total_amount = total
     sheet.append(["合计", None, None, None, total_quantity, None, None, total_amount, None])
     for row in sheet.iter_rows(min_row=6, max_row=5 + len(lines), max_col=1):
         row[0].number_format = "yyyy-mm-dd"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from conftest_ingest import assert_reconciles, conn, count, quarantined, raw_dir  # noqa: F401
+from conftest_ingest import assert_reconciles, count, quarantined
 from ingest_samples import sell_in_line, write_sell_in
 
 from orchestration.ingest import load_distributor_sell_in
+
+# fixtures `conn` and `raw_dir`
+pytest_plugins = ["conftest_ingest"]
 
 FILE = "distributor/202301/D0001_202301.xlsx"
 GOODS = sell_in_line()
@@ -68,12 +71,22 @@ def test_title_block_must_match_the_file_name(conn, raw_dir):
     ]  # fmt: skip
 
 
-def test_bad_cell_is_quarantined_and_fails_the_total(conn, raw_dir):
-    write_sell_in(raw_dir, [GOODS, sell_in_line(单据号="INV0003", 日期="5号")], total=(20, 37981.0))
+def test_bad_cell_quarantines_its_line_when_the_total_still_adds_up(conn, raw_dir):
+    write_sell_in(raw_dir, [GOODS, sell_in_line(单据号="INV0003", 日期="5号")])
+    result = load_distributor_sell_in(conn, raw_dir)
+    assert quarantined(conn, "distributor_sell_in") == [
+        (7, "日期", 'cannot read "5号" as a date YYYY-MM-DD')
+    ]
+    assert result.rows_loaded == 1
+    assert_reconciles(conn, result)
+
+
+def test_bad_amount_cell_fails_the_total_and_the_whole_file(conn, raw_dir):
+    write_sell_in(raw_dir, [GOODS, sell_in_line(单据号="INV0003", 数量="ten")], total=(20, 37981))
     result = load_distributor_sell_in(conn, raw_dir)
     rows = quarantined(conn, "distributor_sell_in")
-    assert rows[1][:2] == (7, "日期")
-    assert rows[1][2].startswith('cannot read "5号" as a date YYYY-MM-DD (also: 合计)')
+    assert [(row, field) for row, field, _ in rows] == [(6, "合计"), (7, "数量")]
+    assert rows[1][2] == 'cannot read "ten" as a whole number (also: 合计)'
     assert result.rows_loaded == 0
     assert_reconciles(conn, result)
 

@@ -6,10 +6,13 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from conftest_ingest import assert_reconciles, conn, count, quarantined, raw_dir  # noqa: F401
+from conftest_ingest import assert_reconciles, count, quarantined
 from ingest_samples import order, order_line, refund, write_online_orders, write_online_refunds
 
 from orchestration.ingest import load_online_orders, load_online_refunds
+
+# fixtures `conn` and `raw_dir`
+pytest_plugins = ["conftest_ingest"]
 
 FILE = "online/tmall/tmall_orders_20230101.jsonl"
 
@@ -64,7 +67,8 @@ def test_malformed_orders_go_to_quarantine_with_field_and_reason(conn, raw_dir):
         (2, "quantity", 'cannot read "two" as a whole number'),
         (3, "<record>", "not a JSON object"),
         (5, "lines", "array has no elements"),
-        (6, "created_at", 'cannot read "2023-01-01 10:00:00" as an ISO 8601 timestamp with UTC offset'),
+        (6, "created_at",
+         'cannot read "2023-01-01 10:00:00" as an ISO 8601 timestamp with UTC offset'),
         (7, "coupon_amount", 'cannot read "12.345" as a number with at most 2 decimals'),
         (8, "quantity", 'cannot read "1.5" as a whole number'),
     ]  # fmt: skip

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from conftest_ingest import assert_reconciles, conn, count, quarantined, raw_dir  # noqa: F401
+from conftest_ingest import assert_reconciles, count, quarantined
 from ingest_samples import POS_HEADER, pos_row, write_store_pos
 
 from orchestration.ingest import load_store_pos
+
+# fixtures `conn` and `raw_dir`
+pytest_plugins = ["conftest_ingest"]
 
 FILE = "store/pos_20230102.csv"
 

@@ -17,6 +17,10 @@ from orchestration.datagen.cells import Cells
 from orchestration.datagen.draw import Lines
 
 DESIGN_DISCOUNT_SPREAD = {"online": 0.5, "store": 0.4, "distributor": 0.08}
+# Bounds that keep prices believable where a margin cell is too thin to be met exactly (at a
+# tiny --scale a series may have a handful of lines a quarter): share of what is left to pay.
+MAX_DISCOUNT_SHARE = 0.7
+DISTRIBUTOR_RATE_BOUNDS = (0.05, 0.6)
 REFUND_DELAY_DAYS = {"full": (3, 26), "partial": (1, 16), "store": (1, 15)}
 
 
@@ -167,14 +171,17 @@ def solve_discounts(rng: np.random.Generator, lines: Lines, refunds: Refunds,
                                         net_rows, row_is_distributor, domestic)
         need_cols = _required_discounts(lines, refunds, allocated, cols, r_cols, n_cols,
                                         net_cols, col_is_distributor, domestic)
-        infeasible = int((need_rows < 0).sum() + (need_cols < 0).sum())
+        used_rows = np.bincount(rows[domestic], minlength=n_rows) > 0
+        used_cols = np.bincount(cols[domestic], minlength=n_cols) > 0
+        infeasible = int((used_rows & (need_rows < 0)).sum() + (used_cols & (need_cols < 0)).sum())
         fitted = _fit_two_margins(seed_weight[domestic], rows[domestic], cols[domestic],
                                   np.maximum(need_rows, 0), np.maximum(need_cols, 0))
-        discount[domestic] = np.rint(fitted).astype(np.int64)
-        rate[distributor] = np.round(discount[distributor] / lines.gross[distributor], 4)
+        ceiling = np.floor(MAX_DISCOUNT_SHARE * (lines.gross - allocated)[domestic])
+        discount[domestic] = np.clip(np.rint(fitted), 0, ceiling).astype(np.int64)
+        rate[distributor] = np.clip(np.round(discount[distributor] / lines.gross[distributor], 4),
+                                    *DISTRIBUTOR_RATE_BOUNDS)
         invoiced = np.rint(lines.gross[distributor] * (1 - rate[distributor])).astype(np.int64)
         discount[distributor] = lines.gross[distributor] - invoiced
-    np.minimum(discount, lines.gross - allocated, out=discount)
     paid = lines.gross - allocated - discount
     refunds.amount = _refund_amounts(lines, refunds, paid, rate)
     return SolvedMoney(discount, rate, paid, infeasible)

@@ -119,17 +119,15 @@ def write_targets(out_dir: Path, cells: Cells, scale: float, rng: np.random.Gene
             planned = np.array([cells.net[mask & (month_index == m.astype(int))].sum()
                                 for m in months])
             factor = rng.uniform(0.98, 1.12)
-            key = (region, group, line, series, year)
-            if key in pinned:
-                period, value = pinned[key]
-                covered = slice(6, 9) if period == "q3" else slice(0, 12)
-                factor = value / planned[covered].sum()
+            pin = pinned.get((region, group, line, series, year))
+            covered = slice(6, 9) if pin and pin[0] == "q3" else slice(0, 12)
+            pinnable = pin is not None and planned[covered].sum() > 0
+            if pinnable:
+                factor = pin[1] / planned[covered].sum()
             cents = np.rint(planned * factor * 100).astype(np.int64)
-            if key in pinned:
-                period, value = pinned[key]
-                covered = slice(6, 9) if period == "q3" else slice(0, 12)
-                last = 8 if period == "q3" else 11
-                cents[last] += round(value * 100) - int(cents[covered].sum())
+            if pinnable:  # the rounding remainder goes to the period's last month
+                last = covered.stop - 1
+                cents[last] += round(pin[1] * 100) - int(cents[covered].sum())
             rows += _period_rows(region, group, line, series, months, cents)
     rows += _distributor_count_targets(years, rng)
     write_csv(out_dir / "reference" / "targets.csv",

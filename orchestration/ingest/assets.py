@@ -88,7 +88,7 @@ def build_ingest_asset(table_name: str, select_files: FileSelector = all_files) 
         key=AssetKey([RAW_SCHEMA, table_name]),
         group_name=RAW_GROUP,
         kinds={"duckdb", "python"},
-        description=f"{table.description} Loaded from `{layout.glob.format(period='*')}`.",
+        description=f"{table.description} Loaded from `{layout.glob_for('*')}`.",
         metadata={
             "dagster/column_schema": column_schema(table),
             "dagster/table_name": table.qualified_name,

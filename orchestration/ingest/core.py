@@ -201,27 +201,24 @@ def _typed_name(column: RawColumn) -> str:
     return quote(f"typed:{column.name}")
 
 
-def _column_error(column: RawColumn) -> str:
-    """SQL giving {field, reason} when this column fails for the row, else NULL."""
+def _missing_value_error(column: RawColumn) -> str:
+    """SQL giving {field, reason} when a required column is empty for the row, else NULL."""
+    return (
+        f"CASE WHEN nullif(trim({quote(column.name)}), '') IS NULL "
+        f"THEN {{'field': {sql_string(column.name)}, 'reason': 'missing value'}} END"
+    )
+
+
+def _unreadable_value_error(column: RawColumn) -> str:
+    """SQL giving {field, reason} when the row's value can't be typed, else NULL."""
     raw = quote(column.name)
-    checks = []
-    if column.required:
-        checks.append(
-            f"WHEN nullif(trim({raw}), '') IS NULL "
-            f"THEN {{'field': {sql_string(column.name)}, 'reason': 'missing value'}}"
-        )
-    if column.parse != TEXT:
-        reason = (
-            f"'cannot read \"' || left({raw}, 100) || '\" as '"
-            f" || {sql_string(expected_format(column))}"
-        )
-        checks.append(
-            f"WHEN nullif(trim({raw}), '') IS NOT NULL AND {_typed_name(column)} IS NULL "
-            f"THEN {{'field': {sql_string(column.name)}, 'reason': {reason}}}"
-        )
-    if not checks:
-        return "NULL"
-    return "CASE " + " ".join(checks) + " END"
+    reason = (
+        f"'cannot read \"' || left({raw}, 100) || '\" as ' || {sql_string(expected_format(column))}"
+    )
+    return (
+        f"CASE WHEN nullif(trim({raw}), '') IS NOT NULL AND {_typed_name(column)} IS NULL "
+        f"THEN {{'field': {sql_string(column.name)}, 'reason': {reason}}} END"
+    )
 
 
 def _build_typed_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
@@ -229,7 +226,11 @@ def _build_typed_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None
     typed_columns = ", ".join(
         f"{typed_expression(c, quote(c.name))} AS {_typed_name(c)}" for c in table.columns
     )
-    column_errors = ", ".join(_column_error(c) for c in table.columns)
+    # a value that is there but unreadable says more than a missing one: it is reported first
+    column_errors = ", ".join(
+        [_unreadable_value_error(c) for c in table.columns if c.parse != TEXT]
+        + [_missing_value_error(c) for c in table.columns if c.required]
+    )
     # a record that failed before typing has nothing worth typing: report that failure only
     errors = (
         "CASE WHEN _error_field IS NOT NULL "

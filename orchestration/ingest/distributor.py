@@ -180,13 +180,15 @@ def _stage_workbooks(
 
 
 # The total row must equal the sum of the lines above it: compared on typed values, once for
-# all files of a chunk. A line that failed typing is missing from the sum, so the file is
-# rejected as a whole (its total can't be verified).
+# all files of a chunk. A 数量 or 进货金额 cell that can't be typed is missing from the sum, so
+# its file is rejected as a whole (its total can't be verified); a line that fails on another
+# column is quarantined alone.
 TOTAL_CHECK = f"""
     SELECT t._source_file, '{TOTAL_FIRST_CELL}' AS field,
            format('total row says {QUANTITY} {{}} and {AMOUNT} {{}}, the lines add up to {{}} '
                   || 'and {{}}', any_value(s._total_quantity), any_value(s._total_amount),
-                  coalesce(sum(t."{QUANTITY}"), 0), coalesce(sum(t."{AMOUNT}"), 0)) AS reason
+                  coalesce(sum(t."{QUANTITY}"), 0)::VARCHAR,
+                  coalesce(sum(t."{AMOUNT}"), 0)::VARCHAR) AS reason
     FROM {TYPED} AS t
     JOIN (SELECT DISTINCT _source_file, _total_quantity, _total_amount FROM {STAGE}) AS s
         USING (_source_file)

@@ -21,26 +21,33 @@ class FeedLayout:
     # "day", "month" or None (undated reference snapshot)
     period: str | None
 
+    def glob_for(self, period: str) -> str:
+        # an undated glob would hold `**` (period `*` next to a suffix `*`): not a valid pattern
+        return self.glob.format(period=period).replace("**", "*")
+
     def matches(self, relative_path: str) -> re.Match[str] | None:
         return re.fullmatch(self.pattern, relative_path)
 
 
 _PLATFORM = r"(?P<platform>[a-z_]+)"
+# a re-delivered daily file may carry a suffix after its date (pos_20230813_resend.csv): it is
+# loaded as a file of its own, and staging dedupes by business key
+_SUFFIX = r"(?:_[^/]*)?"
 _COUNTRY = r"(?P<country>[a-z]{2})"
 
 FEED_LAYOUTS: dict[str, FeedLayout] = {
     "online_order_lines": FeedLayout(
-        "online/*/*_orders_{period}.jsonl",
-        rf"online/{_PLATFORM}/(?P=platform)_orders_(?P<period>\d{{8}})\.jsonl",
+        "online/*/*_orders_{period}*.jsonl",
+        rf"online/{_PLATFORM}/(?P=platform)_orders_(?P<period>\d{{8}}){_SUFFIX}\.jsonl",
         "day",
     ),
     "online_refunds": FeedLayout(
-        "online/*/*_refunds_{period}.jsonl",
-        rf"online/{_PLATFORM}/(?P=platform)_refunds_(?P<period>\d{{8}})\.jsonl",
+        "online/*/*_refunds_{period}*.jsonl",
+        rf"online/{_PLATFORM}/(?P=platform)_refunds_(?P<period>\d{{8}}){_SUFFIX}\.jsonl",
         "day",
     ),
     "store_pos_lines": FeedLayout(
-        "store/pos_{period}.csv", r"store/pos_(?P<period>\d{8})\.csv", "day"
+        "store/pos_{period}*.csv", rf"store/pos_(?P<period>\d{{8}}){_SUFFIX}\.csv", "day"
     ),
     "distributor_sell_in": FeedLayout(
         "distributor/{period}/*_{period}.xlsx",
@@ -48,13 +55,13 @@ FEED_LAYOUTS: dict[str, FeedLayout] = {
         "month",
     ),
     "shopee_orders": FeedLayout(
-        "overseas/shopee/*/shopee_*_orders_{period}.csv",
-        rf"overseas/shopee/{_COUNTRY}/shopee_(?P=country)_orders_(?P<period>\d{{8}})\.csv",
+        "overseas/shopee/*/shopee_*_orders_{period}*.csv",
+        rf"overseas/shopee/{_COUNTRY}/shopee_(?P=country)_orders_(?P<period>\d{{8}}){_SUFFIX}\.csv",
         "day",
     ),
     "lazada_orders": FeedLayout(
-        "overseas/lazada/*/lazada_*_orders_{period}.csv",
-        rf"overseas/lazada/{_COUNTRY}/lazada_(?P=country)_orders_(?P<period>\d{{8}})\.csv",
+        "overseas/lazada/*/lazada_*_orders_{period}*.csv",
+        rf"overseas/lazada/{_COUNTRY}/lazada_(?P=country)_orders_(?P<period>\d{{8}}){_SUFFIX}\.csv",
         "day",
     ),
     **{
@@ -96,7 +103,7 @@ def list_feed_files(
         raise ValueError("give a day or a month, not both")
     layout = FEED_LAYOUTS[table]
     raw_dir = Path(raw_dir)
-    pattern = layout.glob.format(period=_period_glob(layout, day, month))
+    pattern = layout.glob_for(_period_glob(layout, day, month))
     selected = []
     for path in raw_dir.glob(pattern):
         relative = relative_path(raw_dir, path)

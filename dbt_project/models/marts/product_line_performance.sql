@@ -1,7 +1,8 @@
 -- One row per period_type ('month' | 'quarter' | 'year') x period_start x product_line, with a
--- product_line 'all' row per period. Lines without a product (distributor rebates, standard
--- and tiered) are in product_line 'unallocated', so that the product lines of a period add
--- up to its 'all' row and share_of_total is over all net sales.
+-- product_line 'all' row per period. Distributor rebates are allocated to the goods lines'
+-- products upstream (int_distributor_rebates_allocated); the rare rebate of a month without
+-- goods lines has no product and is shown as product_line 'unallocated', so that the product
+-- lines of a period always add up to its 'all' row (share_of_total is over all net sales).
 {%- set period_types = ['month', 'quarter', 'year'] %}
 with
 

@@ -67,7 +67,7 @@ valued as (
         city_lookup.city_code,
         city_lookup.city_tier,
         case
-            when joined.matched_order_line_id is null then 'unknown_order_reference'
+            when joined.matched_order_line_id is null then 'unknown_order'
             when joined.order_status = 'cancelled' then 'refund_of_cancelled_order'
             when joined.refund_amount is null or joined.refund_amount < 0
                 or joined.refund_quantity < 0 then 'invalid_refund_amount'

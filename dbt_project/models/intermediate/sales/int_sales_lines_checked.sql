@@ -18,52 +18,20 @@ with
 
     select {{ columns | join(', ') }}
     from {{ ref(model_name) }}
+    {%- if model_name == 'int_distributor_sales_lines' %}
+    where line_type <> 'rebate' or reject_reason is not null
+    {%- endif %}
 
 ),
 
 {% endfor %}
-extra_rebates as (
+-- standard rebate lines are replaced by their allocation to the month's goods lines
+-- (int_distributor_rebates_allocated, which also holds the tiered extra rebate); a rejected
+-- rebate line stays here with its reason
+distributor_rebates as (
 
-    select
-        'distributor-extra-rebate-' || rebates.distributor_month_id as sales_line_id,
-        'extra_rebate' as line_type,
-        rebates.last_business_date as business_date,
-        rebates.month,
-        'distributor' as channel_group,
-        'distributor' as channel,
-        distributors.region,
-        distributors.province_code as province,
-        distributors.city_code,
-        distributors.city_tier,
-        'cn' as country,
-        cast(null as {{ dbt.type_string() }}) as store_id,
-        rebates.distributor_id,
-        cast(null as {{ dbt.type_string() }}) as sku,
-        cast(null as {{ dbt.type_string() }}) as series,
-        cast(null as {{ dbt.type_string() }}) as product_line,
-        0 as quantity_sold,
-        0 as quantity_returned,
-        0 as net_units,
-        {{ money_zero() }} as gross_sales,
-        {{ money_zero() }} as discounts,
-        {{ money_zero() }} as returns,
-        rebates.extra_rebate as rebates,
-        cast(-rebates.extra_rebate as decimal(18, 2)) as net_sales,
-        cast(null as decimal(18, 2)) as unit_cost,
-        {{ money_zero() }} as cogs,
-        'CNY' as currency,
-        cast(1 as decimal(18, 10)) as fx_rate,
-        cast(null as {{ dbt.type_string() }}) as order_id,
-        rebates.distributor_id as customer_id,
-        'int_distributor_rebates_computed' as source_table,
-        cast(null as {{ dbt.type_string() }}) as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_row,
-        cast(null as {{ dbt.type_timestamp() }}) as _loaded_at,
-        cast(null as {{ dbt.type_string() }}) as reject_reason
-    from {{ ref('int_distributor_rebates_computed') }} as rebates
-    inner join {{ ref('int_distributors_located') }} as distributors
-        on rebates.distributor_id = distributors.distributor_id
-    where rebates.extra_rebate <> 0
+    select {{ columns | join(', ') }}
+    from {{ ref('int_distributor_rebates_allocated') }}
 
 ),
 
@@ -73,7 +41,7 @@ unioned as (
     select * from {{ model_name }}
     union all
 {% endfor %}
-    select * from extra_rebates
+    select * from distributor_rebates
 
 )
 

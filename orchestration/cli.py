@@ -1,0 +1,118 @@
+"""`warehouse`: generate demo data, run the pipeline, open the UI, print the review's figures."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestration.settings import REPO_ROOT, load_settings
+
+DEMO = {"scale": 1.0, "start": "2022-01-01", "end": "2025-12-31", "seed": 7}
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from orchestration.datagen.generate import generate
+
+    out = Path(args.out).resolve()
+    print(f"Generating scale {args.scale} data {args.start}..{args.end} (seed {args.seed}) "
+          f"into {out}")
+    started = time.perf_counter()
+    report = generate(out, scale=args.scale, start=args.start, end=args.end, seed=args.seed,
+                      with_defects=not args.no_defects)
+    print(f"Done in {time.perf_counter() - started:.1f} s: {report.order_lines:,} sale lines, "
+          f"{sum(report.files.values()):,} files, {report.defects} injected defects "
+          f"(see {out / '_manifest' / 'defects.json'})")
+    return 0
+
+
+def _ensure_demo_data(raw_dir: Path, regenerate: bool) -> None:
+    if regenerate or not (raw_dir / "_manifest" / "generation.json").exists():
+        _generate(argparse.Namespace(out=str(raw_dir), no_defects=False, **DEMO))
+    else:
+        print(f"Using the raw feeds in {raw_dir}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.raw_dir:
+        os.environ["RAW_DIR"] = str(Path(args.raw_dir).resolve())
+        settings = load_settings()
+    _ensure_demo_data(settings.raw_dir, args.regenerate)
+    from orchestration.pipeline import run_pipeline
+
+    ok = run_pipeline(progress=print)
+    if not ok:
+        print("The pipeline failed: see the messages above (and the run in `warehouse ui`).",
+              file=sys.stderr)
+        return 1
+    print(f"\nMarts (read-only, for BI tools): {settings.serving_db}  (schema marts)")
+    print(f"Working warehouse: {settings.warehouse_db}")
+    print(f"Try: .venv/bin/duckdb -readonly {settings.serving_db} "
+          "-c \"FROM marts.channel_performance LIMIT 5\"")
+    if not args.quiet:
+        from orchestration.figures import print_figures
+
+        print_figures(settings.serving_db)
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from orchestration.instance import prepare_dagster_home
+
+    home = prepare_dagster_home()
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})")
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.call([str(dagster), "dev", "-h", args.host, "-p", str(args.port)],
+                           cwd=REPO_ROOT)
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from orchestration.figures import print_figures
+
+    print_figures(Path(args.db) if args.db else load_settings().serving_db)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warehouse", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write calibrated raw feeds")
+    generate.add_argument("--scale", type=float, default=DEMO["scale"],
+                          help="order volume and amounts multiplier (1 = the company)")
+    generate.add_argument("--start", default=DEMO["start"], help="first business date")
+    generate.add_argument("--end", default=DEMO["end"], help="last business date")
+    generate.add_argument("--seed", type=int, default=DEMO["seed"])
+    generate.add_argument("--out", default=str(load_settings().raw_dir))
+    generate.add_argument("--no-defects", action="store_true",
+                          help="do not inject delivery defects")
+    generate.set_defaults(handler=_generate)
+
+    run = commands.add_parser("run", help="materialize everything (generates demo data if none)")
+    run.add_argument("--raw-dir", help="raw feeds folder (default RAW_DIR)")
+    run.add_argument("--regenerate", action="store_true", help="regenerate the demo data first")
+    run.add_argument("--quiet", action="store_true", help="do not print the review's figures")
+    run.set_defaults(handler=_run)
+
+    ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev) on 127.0.0.1")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=_ui)
+
+    figures = commands.add_parser("figures", help="print the review's headline figures")
+    figures.add_argument("--db", help="DuckDB file with schema marts (default SERVING_DB)")
+    figures.set_defaults(handler=_figures)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

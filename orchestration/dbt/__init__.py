@@ -1,0 +1,1 @@
+"""dbt inside Dagster: the project, the translator (keys and groups by layer), the assets."""

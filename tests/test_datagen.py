@@ -1,0 +1,160 @@
+"""The demo-data generator: determinism, the source formats, and the defect manifest.
+
+Files are read back with independent readers (json, csv, openpyxl), not the ingestion code.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from orchestration.datagen.generate import generate
+
+SMALL = {"scale": 0.05, "start": "2023-12-28", "end": "2024-01-06", "seed": 11}
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("raw")
+    generate(out, progress=None, **SMALL)
+    return out
+
+
+@pytest.fixture(scope="module")
+def manifest(raw: Path) -> list[dict]:
+    return json.loads((raw / "_manifest" / "defects.json").read_text())["defects"]
+
+
+def test_same_seed_gives_byte_identical_files(raw: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    generate(again, progress=None, **SMALL)
+    assert _digest(again) == _digest(raw)
+
+
+def test_another_seed_gives_other_data(raw: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    generate(other, progress=None, **{**SMALL, "seed": 12})
+    assert _digest(other) != _digest(raw)
+
+
+def test_every_feed_is_written(raw: Path) -> None:
+    for platform in ("tmall", "jd", "pinduoduo", "douyin", "wecom_community"):
+        assert list((raw / "online" / platform).glob(f"{platform}_orders_2024010*.jsonl"))
+    assert (raw / "store" / "pos_20231229.csv").exists()
+    assert list((raw / "distributor" / "202312").glob("D*_202312.xlsx"))
+    assert list((raw / "overseas" / "shopee" / "th").glob("shopee_th_orders_2024*.csv"))
+    assert list((raw / "overseas" / "lazada" / "vn").glob("lazada_vn_orders_2024*.csv"))
+    # Overseas starts in 2024 and Malaysia only in 2025.
+    assert not list((raw / "overseas").rglob("*_2023*.csv"))
+    assert not (raw / "overseas" / "shopee" / "my").exists()
+    for name in ("products", "stores", "distributors", "targets", "fx_rates"):
+        assert (raw / "reference" / f"{name}.csv").stat().st_size > 100
+
+
+def test_online_orders_are_json_lines_with_nested_lines_and_offsets(raw: Path,
+                                                                    manifest: list) -> None:
+    path = sorted((raw / "online" / "jd").glob("jd_orders_2024010*.jsonl"))[0]
+    declared = _declared_rows(manifest, path.relative_to(raw).as_posix())
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if number in declared:
+            continue
+        order = json.loads(line)
+        assert order["created_at"].endswith("+08:00")
+        assert order["status"] in ("completed", "cancelled")
+        assert order["lines"] and all(set(item) == {"line_no", "sku", "quantity", "unit_price",
+                                                    "promo_discount"} for item in order["lines"])
+        assert order["receiver_city"].endswith(("市", "州", "盟", "地区"))
+
+
+def _declared_rows(manifest: list, relative: str) -> set[int]:
+    return {row for d in manifest if d["file"] == relative for row in d["rows"]}
+
+
+def test_pos_export_is_gb18030_with_chinese_headers_and_crlf(raw: Path, manifest: list) -> None:
+    declared = _declared_rows(manifest, "store/pos_20231229.csv")
+    data = (raw / "store" / "pos_20231229.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    text = data.decode("gb18030")
+    assert "\r\n" in text
+    rows = [r for n, r in enumerate(csv.DictReader(io.StringIO(text)), start=1)
+            if n not in declared]
+    assert rows[0].keys() >= {"销售日期", "小票号", "门店编号", "数量", "零售价", "实收金额"}
+    returns = [r for r in rows if int(r["数量"]) < 0]
+    sales = [r for r in rows if int(r["数量"]) > 0]
+    assert sales and all(r["销售日期"] == "2023-12-29" for r in rows)
+    for row in sales:
+        paid = int(row["数量"]) * float(row["零售价"]) - float(row["折扣金额"])
+        assert abs(paid - float(row["实收金额"])) < 0.005
+    assert all(float(r["实收金额"]) < 0 and r["原小票号"] for r in returns)
+
+
+def test_distributor_workbook_has_a_title_block_and_a_total_row(raw: Path) -> None:
+    path = sorted((raw / "distributor" / "202312").glob("*.xlsx"))[0]
+    sheet = openpyxl.load_workbook(path, read_only=True).active
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    distributor_id = path.stem.split("_")[0]
+    assert rows[0][0] == "XX电子 经销商月度进货报表"
+    assert rows[1][0].startswith("经销商：") and f"（{distributor_id}）" in rows[1][0]
+    assert rows[2][0] == "报表月份：2023年12月"
+    assert rows[4][:4] == ["日期", "单据号", "商品编码", "商品名称"]
+    lines, total = rows[5:-1], rows[-1]
+    assert total[0] == "合计"
+    assert all(isinstance(r[0], dt.datetime) for r in lines)  # real date cells
+    assert abs(sum(r[7] for r in lines) - total[7]) < 0.005
+    rebates = [r for r in lines if str(r[1]).startswith("FL")]
+    assert rebates and all(r[7] < 0 and r[8] == "月度返利" for r in rebates)
+
+
+def test_overseas_exports_use_local_time_and_currency(raw: Path) -> None:
+    shopee = (raw / "overseas" / "shopee" / "vn").glob("shopee_vn_orders_2024010*.csv")
+    rows = list(csv.DictReader(io.StringIO(next(shopee).read_text(encoding="utf-8"))))
+    assert dt.datetime.strptime(rows[0]["Order Creation Date"], "%Y-%m-%d %H:%M")
+    assert float(rows[0]["Original Price"]) > 100_000  # dong, not yuan
+    lazada = (raw / "overseas" / "lazada" / "vn").glob("lazada_vn_orders_2024010*.csv")
+    items = list(csv.DictReader(io.StringIO(next(lazada).read_text(encoding="utf-8"))))
+    assert {r["currency"] for r in items} == {"USD"}
+    assert dt.datetime.strptime(items[0]["createTime"], "%d %b %Y %H:%M:%S")
+
+
+def test_every_declared_defect_is_where_the_manifest_says(raw: Path, manifest: list) -> None:
+    kinds = {d["defect"] for d in manifest}
+    assert kinds >= {"redelivered_file", "duplicate_orders", "refund_for_unknown_order",
+                     "unknown_sku", "malformed_rows", "unknown_store_and_sku", "extra_column",
+                     "late_file"}
+    for defect in manifest:
+        path = raw / defect["file"]
+        assert path.exists(), defect
+        encoding = "gb18030" if path.suffix == ".csv" else "utf-8"
+        lines = path.read_bytes().decode(encoding).splitlines()
+        header = 1 if path.suffix == ".csv" else 0
+        for row in defect["rows"]:
+            assert row + header <= len(lines), defect
+        for key in defect["keys"]:
+            assert any(key in line for line in lines), (defect["defect"], key)
+
+
+def test_redelivered_file_is_a_byte_identical_copy(raw: Path, manifest: list) -> None:
+    (defect,) = [d for d in manifest if d["defect"] == "redelivered_file"]
+    original = defect["detail"].split("copy of ")[1]
+    assert (raw / defect["file"]).read_bytes() == (raw / original).read_bytes()
+
+
+def test_no_defects_flag_writes_clean_feeds(tmp_path: Path) -> None:
+    out = tmp_path / "clean"
+    report = generate(out, progress=None, with_defects=False, **SMALL)
+    assert report.defects == 0
+    assert json.loads((out / "_manifest" / "defects.json").read_text()) == {"defects": []}
+    assert not list(out.rglob("*_resend.jsonl"))
