@@ -9,6 +9,8 @@ from dagster import AssetSelection, DagsterInstance
 
 from orchestration.instance import get_instance
 
+# The CLI prints its own progress; Dagster's console logger only speaks up for warnings.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 STAGES = (
     (("raw",), "ingest raw feeds"),
     (("seeds", "staging"), "dbt staging"),
@@ -31,7 +33,8 @@ def run_pipeline(progress: Callable[[str], None] = print,
         progress(f"[{number}/{len(STAGES)}] {label}: {len(keys)} assets ...")
         started = time.perf_counter()
         result = job.execute_in_process(instance=instance, asset_selection=keys,
-                                        raise_on_error=False, tags={"warehouse/stage": label})
+                                        run_config=QUIET_LOGS, raise_on_error=False,
+                                        tags={"warehouse/stage": label})
         failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
         for evaluation in failed_checks:
             progress(f"      check failed: {evaluation.asset_key.to_user_string()} / "
