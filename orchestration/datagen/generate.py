@@ -65,18 +65,21 @@ def generate(out_dir: Path, scale: float = 1.0, start: str = "2022-01-01",
 
     _clean(out_dir)
     connection = files.connect()
-    online_orders, order_ids = tables.online_orders(rng, lines, cities, prices, order, line_no,
-                                                    order_discounts, solved)
-    online_refunds = tables.online_refunds(rng, lines, refunds, order_ids, line_no, prices)
-    report.files["online"] = files.write_online(connection, online_orders, online_refunds,
-                                                out_dir)
-    receipts = tables.store_receipts(rng, lines, refunds, stores, prices, solved)
-    report.files["store"] = files.write_store(connection, receipts, out_dir)
-    sell_in = tables.distributor_lines(rng, lines, refunds, distributors, prices, solved,
-                                       rebates)
-    report.files["distributor"] = files.write_distributors(connection, sell_in, out_dir)
-    shopee, lazada = tables.overseas_rows(rng, lines, prices)
-    report.files["overseas"] = files.write_overseas(connection, shopee, lazada, out_dir)
+    files.register_all(connection, tables.lookups(cities, prices, stores, distributors),
+                       row_numbers=False)
+    files.register_all(connection, {
+        "online_lines": tables.online_orders(rng, lines, order, line_no, order_discounts,
+                                             solved),
+        "refund_rows": tables.online_refunds(rng, lines, refunds, order, line_no),
+        "pos_lines": tables.store_receipts(rng, lines, refunds, solved),
+        "sell_in": tables.distributor_lines(lines, refunds, solved, rebates),
+    })
+    shopee, lazada = tables.overseas_rows(rng, lines)
+    files.register_all(connection, {"shopee_rows": shopee, "lazada_rows": lazada})
+    report.files["online"] = files.write_online(connection, out_dir)
+    report.files["store"] = files.write_store(connection, out_dir)
+    report.files["distributor"] = files.write_distributors(connection, out_dir)
+    report.files["overseas"] = files.write_overseas(connection, out_dir)
     clock.lap("feeds", f"{sum(report.files.values()):,} feed files written")
 
     days = np.arange(first_day, last_day + 1)

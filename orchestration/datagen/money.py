@@ -164,6 +164,8 @@ def solve_discounts(rng: np.random.Generator, lines: Lines, refunds: Refunds,
     col_is_distributor = np.zeros(n_cols, dtype=bool)
     col_is_distributor[cols[distributor]] = True
     infeasible = 0
+    used_rows, row_idx = np.unique(rows[domestic], return_inverse=True)
+    used_cols, col_idx = np.unique(cols[domestic], return_inverse=True)
     for _ in range(iterations):
         paid = lines.gross - allocated - discount
         refunds.amount = _refund_amounts(lines, refunds, paid, rate)
@@ -174,8 +176,9 @@ def solve_discounts(rng: np.random.Generator, lines: Lines, refunds: Refunds,
         used_rows = np.bincount(rows[domestic], minlength=n_rows) > 0
         used_cols = np.bincount(cols[domestic], minlength=n_cols) > 0
         infeasible = int((used_rows & (need_rows < 0)).sum() + (used_cols & (need_cols < 0)).sum())
-        fitted = _fit_two_margins(seed_weight[domestic], rows[domestic], cols[domestic],
-                                  np.maximum(need_rows, 0), np.maximum(need_cols, 0))
+        fitted = _fit_two_margins(seed_weight[domestic], row_idx, col_idx,
+                                  np.maximum(need_rows[used_rows], 0),
+                                  np.maximum(need_cols[used_cols], 0))
         ceiling = np.floor(MAX_DISCOUNT_SHARE * (lines.gross - allocated)[domestic])
         discount[domestic] = np.clip(np.rint(fitted), 0, ceiling).astype(np.int64)
         rate[distributor] = np.clip(np.round(discount[distributor] / lines.gross[distributor], 4),
@@ -213,16 +216,16 @@ def _required_discounts(lines: Lines, refunds: Refunds, allocated: np.ndarray,
     return np.where(is_distributor, gross - invoiced_need, retail_need)
 
 
-def _fit_two_margins(seed: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                     row_totals: np.ndarray, col_totals: np.ndarray,
+def _fit_two_margins(seed: np.ndarray, row_idx: np.ndarray, col_idx: np.ndarray,
+                     row_target: np.ndarray, col_target: np.ndarray,
                      rounds: int = 60) -> np.ndarray:
-    """Iterative proportional fitting: seed x a[row] x b[col] meeting both sets of totals."""
-    used_rows, row_idx = np.unique(rows, return_inverse=True)
-    used_cols, col_idx = np.unique(cols, return_inverse=True)
-    n_rows, n_cols = len(used_rows), len(used_cols)
+    """Iterative proportional fitting: seed x a[row] x b[col] meeting both sets of totals.
+
+    Rows and columns are dense indexes (0..n-1) of the margin cells that have lines.
+    """
+    n_rows, n_cols = len(row_target), len(col_target)
     table = np.bincount(row_idx * n_cols + col_idx, weights=seed,
                         minlength=n_rows * n_cols).reshape(n_rows, n_cols)
-    row_target, col_target = row_totals[used_rows], col_totals[used_cols]
     a, b = np.ones(n_rows), np.ones(n_cols)
     for _ in range(rounds):
         row_sum = table @ b

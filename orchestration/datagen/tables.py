@@ -1,7 +1,9 @@
 """Source-system records (orders, receipts, sell-in lines, marketplace rows) from drawn lines.
 
-Everything here is column arithmetic on numpy arrays; identifiers and timestamps follow what
-each source system writes. Money stays in integer cents until the files are written.
+Only numbers leave this module: codes, indexes into small lookup tables, dates, integer cents.
+Identifiers and text (order ids, receipt numbers, names) are composed by DuckDB when the files
+are written (orchestration/datagen/files.py): building millions of strings in numpy costs
+gigabytes of memory, in DuckDB it is a fast, parallel projection.
 """
 
 from __future__ import annotations
@@ -13,318 +15,185 @@ from orchestration.datagen.catalog import COUNTRY_CURRENCY, FX_BASE, Cities, Out
 from orchestration.datagen.draw import Lines, group_into_documents
 from orchestration.datagen.money import OrderDiscounts, Refunds, SolvedMoney
 
-ORDER_PREFIX = {
-    "tmall": "TM",
-    "jd": "JD",
-    "pinduoduo": "PD",
-    "douyin": "DY",
-    "wecom_community": "WC",
-}
-REFUND_REASONS = np.array(
-    ["七天无理由退货", "商品质量问题", "发错货", "价格保护", "物流破损", "不想要了"]
-)
-CASHIERS = np.array(["张敏", "李娜", "王磊", "刘洋", "陈静", "杨帆", "赵丽", "黄伟"])
+ORDER_PREFIX = {"tmall": "TM", "jd": "JD", "pinduoduo": "PD", "douyin": "DY",
+                "wecom_community": "WC"}
+REFUND_REASONS = ("七天无理由退货", "商品质量问题", "发错货", "价格保护", "物流破损", "不想要了")
+CASHIERS = ("张敏", "李娜", "王磊", "刘洋", "陈静", "杨帆", "赵丽", "黄伟")
 CANCELLED_SHARE = 0.03
+CURRENCIES = ("THB", "VND", "MYR", "USD")
 
 Columns = dict[str, np.ndarray]
 
 
-def _day_sequence(keys: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-    """1-based sequence number of each document within its key (e.g. platform-day)."""
-    order = np.lexsort((rng.random(len(keys[0])), *reversed(keys)))
-    new = np.zeros(len(order), dtype=bool)
-    new[0:1] = True
-    for key in keys:
-        k = key[order]
-        new[1:] |= k[1:] != k[:-1]
-    start = np.flatnonzero(new)
-    sequence_sorted = np.arange(len(order)) - start[np.cumsum(new) - 1] + 1
-    sequence = np.empty(len(order), dtype=np.int64)
-    sequence[order] = sequence_sorted
-    return sequence
+def lookups(cities: Cities, prices: PriceBook, stores: Outlets,
+            distributors: Outlets) -> dict[str, Columns]:
+    """The small tables the writers join to (index -> text)."""
+    return {
+        "platforms": {"platform": np.arange(len(plan.ONLINE_PLATFORMS)),
+                      "platform_name": np.array(plan.ONLINE_PLATFORMS),
+                      "prefix": np.array([ORDER_PREFIX[p] for p in plan.ONLINE_PLATFORMS])},
+        "cities": {"city": np.arange(len(cities.code)), "province_zh": cities.province_zh,
+                   "city_zh": cities.name_zh},
+        "skus": {"sku": np.arange(len(prices.skus)), "sku_code": prices.skus,
+                 "sku_name": prices.sku_names},
+        "stores": {"store": np.arange(len(stores.ids)), "store_id": stores.ids,
+                   "store_name": stores.names},
+        "distributors": {"distributor": np.arange(len(distributors.ids)),
+                         "distributor_id": distributors.ids,
+                         "distributor_name": distributors.names},
+        "reasons": {"reason": np.arange(len(REFUND_REASONS)),
+                    "reason_text": np.array(REFUND_REASONS)},
+        "cashiers": {"cashier": np.arange(len(CASHIERS)), "cashier_name": np.array(CASHIERS)},
+        "countries": {"country": np.arange(len(plan.OVERSEAS_COUNTRIES)),
+                      "country_code": np.array(plan.OVERSEAS_COUNTRIES)},
+        "currencies": {"currency": np.arange(len(CURRENCIES)),
+                       "currency_code": np.array(CURRENCIES)},
+    }
 
 
-def _zfill(values: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded text (numpy's zfill cannot take an empty array)."""
-    return np.char.zfill(values, width) if len(values) else values.astype(str)
+def _seconds_into_day(rng: np.random.Generator, n: int, start_hour: int,
+                      end_hour: int) -> np.ndarray:
+    return rng.integers(start_hour * 3600, end_hour * 3600, n)
 
 
-def _times(rng: np.random.Generator, day: np.ndarray, start_hour: int, end_hour: int) -> np.ndarray:
-    seconds = rng.integers(start_hour * 3600, end_hour * 3600, len(day))
-    return day.astype("datetime64[s]") + seconds.astype("timedelta64[s]")
+def _index_of(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+    index = np.full(len(values), -1, dtype=np.int64)
+    for i, name in enumerate(vocabulary):
+        index[values == name] = i
+    return index
 
 
-def _ymd(day: np.ndarray) -> np.ndarray:
-    """YYYYMMDD (or YYYYMM for a month array) as text, computed on integers."""
-    if np.datetime_data(day.dtype)[0] == "M":
-        months = day.astype(int)
-        return ((months // 12 + 1970) * 100 + months % 12 + 1).astype(str)
-    days = day.astype("datetime64[D]")
-    months = days.astype("datetime64[M]")
-    number = _ymd(months).astype(np.int64) * 100 + (days - months).astype(int) + 1
-    return number.astype(str)
+def _first_line_of(document: np.ndarray) -> np.ndarray:
+    first = np.full(int(document.max()) + 1 if len(document) else 0, -1)
+    first[document[::-1]] = np.arange(len(document))[::-1]
+    return first
 
 
-def _yymmdd(day: np.ndarray) -> np.ndarray:
-    return _zfill((_ymd(day).astype(np.int64) % 1_000_000).astype(str), 6)
-
-
-def online_orders(
-    rng: np.random.Generator,
-    lines: Lines,
-    cities: Cities,
-    prices: PriceBook,
-    order: np.ndarray,
-    line_no: np.ndarray,
-    discounts: OrderDiscounts,
-    money: SolvedMoney,
-) -> tuple[Columns, np.ndarray]:
-    """Order lines with their order header; returns them and each sale line's order id."""
+def online_orders(rng: np.random.Generator, lines: Lines, order: np.ndarray,
+                  line_no: np.ndarray, discounts: OrderDiscounts,
+                  money: SolvedMoney) -> Columns:
+    """One row per order line, the order header repeated (cancelled copies included)."""
     idx = np.flatnonzero(lines.group == "online")
     order_of_line = order[idx]
-    n_orders = int(order_of_line.max()) + 1
-    first_line = np.full(n_orders, -1)
-    first_line[order_of_line[::-1]] = idx[::-1]
-    o_channel, o_day = lines.channel[first_line], lines.day[first_line]
-    o_city = lines.city[first_line]
-    created = _times(rng, o_day, 0, 24)
+    first = idx[_first_line_of(order_of_line)]
+    n_orders = len(first)
+    seconds = _seconds_into_day(rng, n_orders, 0, 24)
     evening = rng.random(n_orders) < 0.7
-    created[evening] = _times(rng, o_day[evening], 9, 24)
-    sequence = _day_sequence([o_channel, o_day.astype(int)], rng)
-    prefix = np.array([ORDER_PREFIX[c] for c in plan.ONLINE_PLATFORMS])[
-        _index_of(o_channel, plan.ONLINE_PLATFORMS)
-    ]
-    order_id = np.char.add(np.char.add(prefix, _yymmdd(o_day)), _zfill(sequence.astype(str), 6))
-    buyer_pool = max(n_orders // 2, 1)
-    buyer = np.char.add(
-        np.char.add(np.char.lower(prefix), "_u_"),
-        _zfill(rng.integers(0, buyer_pool, n_orders).astype(str), 7),
-    )
+    seconds[evening] = _seconds_into_day(rng, int(evening.sum()), 9, 24)
     orders = {
-        "platform": o_channel,
-        "order_id": order_id,
-        "day": o_day,
-        "created_at": created,
-        "paid_at": created + rng.integers(5, 300, n_orders).astype("timedelta64[s]"),
-        "status": np.full(n_orders, "completed"),
-        "buyer_id": buyer,
-        "receiver_province": cities.province_zh[o_city],
-        "receiver_city": cities.name_zh[o_city],
-        "coupon_amount": discounts.coupon,
-        "platform_subsidy": discounts.subsidy,
+        "order_idx": np.arange(n_orders), "platform": _index_of(lines.channel[first],
+                                                               plan.ONLINE_PLATFORMS),
+        "day": lines.day[first], "seconds": seconds,
+        "pay_delay": rng.integers(5, 300, n_orders), "cancelled": np.zeros(n_orders, bool),
+        "buyer": rng.integers(0, max(n_orders // 2, 1), n_orders), "city": lines.city[first],
+        "coupon_amount": discounts.coupon, "platform_subsidy": discounts.subsidy,
     }
     line_columns = {
-        "order": order_of_line,
-        "line_no": line_no[idx],
-        "sku": prices.skus[lines.sku[idx]],
-        "quantity": lines.quantity[idx],
-        "unit_price": lines.price[idx],
+        "order_idx": order_of_line, "line_no": line_no[idx], "sku": lines.sku[idx],
+        "quantity": lines.quantity[idx], "unit_price": lines.price[idx],
         "promo_discount": money.discount[idx],
     }
     orders, line_columns = _with_cancelled_orders(rng, orders, line_columns)
-    table = {k: v[line_columns["order"]] for k, v in orders.items()}
-    table.update({k: v for k, v in line_columns.items() if k != "order"})
-    order_id_of_line = np.full(len(lines), "", dtype=object)
-    order_id_of_line[idx] = order_id[order_of_line]
-    return table, order_id_of_line
+    table = {k: v[line_columns["order_idx"]] for k, v in orders.items() if k != "order_idx"}
+    table.update(line_columns)
+    return table
 
 
-def _with_cancelled_orders(
-    rng: np.random.Generator, orders: Columns, line_columns: Columns
-) -> tuple[Columns, Columns]:
-    """Some orders are placed and cancelled: copies with new ids that are not sales."""
-    n_orders = len(orders["order_id"])
+def _with_cancelled_orders(rng: np.random.Generator, orders: Columns,
+                           line_columns: Columns) -> tuple[Columns, Columns]:
+    """Some orders are placed and cancelled: copies under new ids that are not sales."""
+    n_orders = len(orders["order_idx"])
     picked = np.flatnonzero(rng.random(n_orders) < CANCELLED_SHARE)
     copies = {k: v[picked].copy() for k, v in orders.items()}
-    copies["status"][:] = "cancelled"
-    copies["paid_at"] = np.full(len(picked), np.datetime64("NaT"), dtype="datetime64[s]")
+    copies["order_idx"] = n_orders + np.arange(len(picked))
+    copies["cancelled"][:] = True
     copies["coupon_amount"][:] = 0
     copies["platform_subsidy"][:] = 0
-    # Cancelled orders take sequence numbers from 900000 up within their platform-day.
-    sequence = _day_sequence([copies["platform"], copies["day"].astype(int)], rng) + 900_000
-    prefix = np.array([oid[:8] for oid in copies["order_id"].tolist()], dtype="U8")
-    copies["order_id"] = np.char.add(prefix, sequence.astype(str))
     new_index = np.full(n_orders, -1)
-    new_index[picked] = n_orders + np.arange(len(picked))
-    copied_lines = np.flatnonzero(np.isin(line_columns["order"], picked))
-    extra_lines = {k: v[copied_lines].copy() for k, v in line_columns.items()}
-    extra_lines["order"] = new_index[extra_lines["order"]]
-    extra_lines["promo_discount"][:] = 0
-    merged_orders = {k: np.concatenate([orders[k], copies[k]]) for k in orders}
-    merged_lines = {k: np.concatenate([line_columns[k], extra_lines[k]]) for k in line_columns}
-    return merged_orders, merged_lines
+    new_index[picked] = copies["order_idx"]
+    copied = np.flatnonzero(new_index[line_columns["order_idx"]] >= 0)
+    extra = {k: v[copied].copy() for k, v in line_columns.items()}
+    extra["order_idx"] = new_index[extra["order_idx"]]
+    extra["promo_discount"][:] = 0
+    return ({k: np.concatenate([orders[k], copies[k]]) for k in orders},
+            {k: np.concatenate([line_columns[k], extra[k]]) for k in line_columns})
 
 
-def online_refunds(
-    rng: np.random.Generator,
-    lines: Lines,
-    refunds: Refunds,
-    order_id_of_line: np.ndarray,
-    line_no: np.ndarray,
-    prices: PriceBook,
-) -> Columns:
+def online_refunds(rng: np.random.Generator, lines: Lines, refunds: Refunds,
+                   order: np.ndarray, line_no: np.ndarray) -> Columns:
     idx = np.flatnonzero(lines.group[refunds.line] == "online")
     line = refunds.line[idx]
-    day = refunds.day[idx]
-    channel = lines.channel[line]
-    sequence = _day_sequence([channel, day.astype(int)], rng)
-    prefix = np.array([ORDER_PREFIX[c] for c in plan.ONLINE_PLATFORMS])[
-        _index_of(channel, plan.ONLINE_PLATFORMS)
-    ]
-    refund_id = np.char.add(
-        np.char.add(np.char.add("RF", prefix), _yymmdd(day)), _zfill(sequence.astype(str), 5)
-    )
-    reason = np.where(
-        refunds.kind[idx] == "full",
-        REFUND_REASONS[rng.integers(0, 3, len(idx))],
-        REFUND_REASONS[rng.integers(3, 6, len(idx))],
-    )
-    reason[(refunds.kind[idx] == "partial")] = REFUND_REASONS[3]
+    full = refunds.kind[idx] == "full"
+    reason = np.where(full, rng.integers(0, 3, len(idx)), 3)
+    reason[~full & (rng.random(len(idx)) < 0.3)] = 4
     return {
-        "refund_id": refund_id,
-        "platform": channel,
-        "day": day,
-        "order_id": order_id_of_line[line].astype(str),
-        "line_no": line_no[line],
-        "sku": prices.skus[lines.sku[line]],
-        "refund_quantity": refunds.quantity[idx],
-        "refund_amount": refunds.amount[idx],
-        "refund_type": refunds.kind[idx],
-        "refunded_at": _times(rng, day, 9, 22),
-        "reason": reason,
+        "refund_idx": np.arange(len(idx)),
+        "platform": _index_of(lines.channel[line], plan.ONLINE_PLATFORMS),
+        "day": refunds.day[idx], "seconds": _seconds_into_day(rng, len(idx), 9, 22),
+        "order_idx": order[line], "line_no": line_no[line], "sku": lines.sku[line],
+        "refund_quantity": refunds.quantity[idx], "refund_amount": refunds.amount[idx],
+        "full": full, "reason": reason,
     }
 
 
-def store_receipts(
-    rng: np.random.Generator,
-    lines: Lines,
-    refunds: Refunds,
-    stores: Outlets,
-    prices: PriceBook,
-    money: SolvedMoney,
-) -> Columns:
+def store_receipts(rng: np.random.Generator, lines: Lines, refunds: Refunds,
+                   money: SolvedMoney) -> Columns:
+    """Sale lines grouped into receipts, and return lines on receipts of their own."""
     idx = np.flatnonzero(lines.group == "store")
-    receipt, line_no = group_into_documents(
-        rng, [lines.outlet[idx], lines.day[idx].astype(int)], 0.55
-    )
-    store = lines.outlet[idx]
-    day = lines.day[idx]
-    first_of_receipt = np.full(int(receipt.max()) + 1, -1)
-    first_of_receipt[receipt[::-1]] = np.arange(len(idx))[::-1]
-    sequence = _day_sequence([store[first_of_receipt], day[first_of_receipt].astype(int)], rng)
-    receipt_no = np.char.add(
-        np.char.add(stores.ids[store[first_of_receipt]], _ymd(day[first_of_receipt])),
-        _zfill(sequence.astype(str), 4),
-    )
-    time = _times(rng, day[first_of_receipt], 10, 22)
-    cashier = CASHIERS[rng.integers(0, len(CASHIERS), len(first_of_receipt))]
-    sales = {
-        "day": day,
-        "receipt_no": receipt_no[receipt],
-        "store": store,
-        "line_no": line_no,
-        "sku": lines.sku[idx],
-        "quantity": lines.quantity[idx],
-        "price": lines.price[idx],
-        "discount": money.discount[idx],
-        "paid": money.paid[idx],
-        "original_receipt": np.full(len(idx), ""),
-        "cashier": cashier[receipt],
-        "time": time[receipt],
-    }
-    receipt_of_line = np.full(len(lines), "", dtype=object)
-    receipt_of_line[idx] = receipt_no[receipt]
+    receipt, line_no = group_into_documents(rng, [lines.outlet[idx], lines.day[idx].astype(int)],
+                                            0.55)
+    first = _first_line_of(receipt)
+    receipt_seconds = _seconds_into_day(rng, len(first), 10, 22)
+    receipt_cashier = rng.integers(0, len(CASHIERS), len(first))
+    receipt_of_line = np.full(len(lines), -1, dtype=np.int64)
+    receipt_of_line[idx] = receipt
     r_idx = np.flatnonzero(lines.group[refunds.line] == "store")
     line = refunds.line[r_idx]
-    r_day = refunds.day[r_idx]
-    r_sequence = _day_sequence([lines.outlet[line], r_day.astype(int)], rng)
-    r_receipt = np.char.add(
-        np.char.add(np.char.add(stores.ids[lines.outlet[line]], _ymd(r_day)), "R"),
-        _zfill(r_sequence.astype(str), 3),
-    )
-    returns = {
-        "day": r_day,
-        "receipt_no": r_receipt,
-        "store": lines.outlet[line],
-        "line_no": np.ones(len(r_idx), dtype=np.int64),
-        "sku": lines.sku[line],
-        "quantity": -lines.quantity[line],
-        "price": lines.price[line],
-        "discount": -money.discount[line],
-        "paid": -refunds.amount[r_idx],
-        "original_receipt": receipt_of_line[line].astype(str),
-        "cashier": CASHIERS[rng.integers(0, len(CASHIERS), len(r_idx))],
-        "time": _times(rng, r_day, 10, 22),
+    n_returns = len(r_idx)
+    return {
+        "store": np.concatenate([lines.outlet[idx], lines.outlet[line]]),
+        "day": np.concatenate([lines.day[idx], refunds.day[r_idx]]),
+        "is_return": np.concatenate([np.zeros(len(idx), bool), np.ones(n_returns, bool)]),
+        # Receipt numbering: sales receipts by receipt index, each return its own receipt.
+        "receipt_idx": np.concatenate([receipt, len(first) + np.arange(n_returns)]),
+        "line_no": np.concatenate([line_no, np.ones(n_returns, dtype=np.int64)]),
+        "sku": np.concatenate([lines.sku[idx], lines.sku[line]]),
+        "quantity": np.concatenate([lines.quantity[idx], -refunds.quantity[r_idx]]),
+        "price": np.concatenate([lines.price[idx], lines.price[line]]),
+        "discount": np.concatenate([money.discount[idx], -money.discount[line]]),
+        "paid": np.concatenate([money.paid[idx], -refunds.amount[r_idx]]),
+        "original_receipt_idx": np.concatenate([np.full(len(idx), -1),
+                                                receipt_of_line[line]]),
+        "cashier": np.concatenate([receipt_cashier[receipt],
+                                   rng.integers(0, len(CASHIERS), n_returns)]),
+        "seconds": np.concatenate([receipt_seconds[receipt],
+                                   _seconds_into_day(rng, n_returns, 10, 22)]),
     }
-    table = {k: np.concatenate([sales[k], returns[k]]) for k in sales}
-    table["store_id"] = stores.ids[table["store"]]
-    table["store_name"] = stores.names[table["store"]]
-    table["sku_name"] = prices.sku_names[table["sku"]]
-    table["sku"] = prices.skus[table["sku"]]
-    return table
 
 
-def distributor_lines(
-    rng: np.random.Generator,
-    lines: Lines,
-    refunds: Refunds,
-    distributors: Outlets,
-    prices: PriceBook,
-    money: SolvedMoney,
-    rebates: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> Columns:
+def distributor_lines(lines: Lines, refunds: Refunds, money: SolvedMoney,
+                      rebates: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Columns:
+    """Goods lines (kind 0), returns (1) and monthly rebate lines (2) of the sell-in reports."""
     idx = np.flatnonzero(lines.group == "distributor")
-    outlet, day = lines.outlet[idx], lines.day[idx]
-    invoice_seq = _day_sequence([outlet, day.astype("datetime64[M]").astype(int)], rng)
-    goods = {
-        "outlet": outlet,
-        "day": day,
-        "document": np.char.add(np.char.add("XS", _ymd(day)), _zfill(invoice_seq.astype(str), 4)),
-        "sku": prices.skus[lines.sku[idx]],
-        "sku_name": prices.sku_names[lines.sku[idx]],
-        "quantity": lines.quantity[idx],
-        "price": lines.price[idx],
-        "rate": money.rate[idx],
-        "amount": money.paid[idx],
-        "note": np.full(len(idx), ""),
-    }
     r_idx = np.flatnonzero(lines.group[refunds.line] == "distributor")
     line = refunds.line[r_idx]
-    r_day = refunds.day[r_idx]
-    r_seq = _day_sequence([lines.outlet[line], r_day.astype("datetime64[M]").astype(int)], rng)
-    returns = {
-        "outlet": lines.outlet[line],
-        "day": r_day,
-        "document": np.char.add(np.char.add("TH", _ymd(r_day)), _zfill(r_seq.astype(str), 4)),
-        "sku": prices.skus[lines.sku[line]],
-        "sku_name": prices.sku_names[lines.sku[line]],
-        "quantity": -refunds.quantity[r_idx],
-        "price": lines.price[line],
-        "rate": money.rate[line],
-        "amount": -refunds.amount[r_idx],
-        "note": np.full(len(r_idx), "退货"),
-    }
     rebate_outlet, rebate_month, rebate_amount = rebates
+    n_goods, n_returns, n_rebates = len(idx), len(r_idx), len(rebate_outlet)
     month_end = (rebate_month + 1).astype("datetime64[D]") - 1
-    rebate_lines = {
-        "outlet": rebate_outlet,
-        "day": month_end,
-        "document": np.char.add(
-            np.char.add("FL", distributors.ids[rebate_outlet]), _ymd(rebate_month)
-        ),
-        "sku": np.full(len(rebate_outlet), ""),
-        "sku_name": np.full(len(rebate_outlet), "月度返利"),
-        "quantity": np.zeros(len(rebate_outlet), dtype=np.int64),
-        "price": np.full(len(rebate_outlet), -1, dtype=np.int64),
-        "rate": np.full(len(rebate_outlet), -1.0),
-        "amount": -rebate_amount,
-        "note": np.full(len(rebate_outlet), "月度返利"),
+    return {
+        "distributor": np.concatenate([lines.outlet[idx], lines.outlet[line], rebate_outlet]),
+        "day": np.concatenate([lines.day[idx], refunds.day[r_idx], month_end]),
+        "kind": np.repeat(np.array([0, 1, 2], dtype=np.int8), [n_goods, n_returns, n_rebates]),
+        "sku": np.concatenate([lines.sku[idx], lines.sku[line], np.full(n_rebates, -1)]),
+        "quantity": np.concatenate([lines.quantity[idx], -refunds.quantity[r_idx],
+                                    np.zeros(n_rebates, dtype=np.int64)]),
+        "price": np.concatenate([lines.price[idx], lines.price[line],
+                                 np.full(n_rebates, -1, dtype=np.int64)]),
+        "rate_bp": np.concatenate([np.rint(money.rate[idx] * 10_000),
+                                   np.rint(money.rate[line] * 10_000),
+                                   np.full(n_rebates, -1)]).astype(np.int64),
+        "amount": np.concatenate([money.paid[idx], -refunds.amount[r_idx], -rebate_amount]),
     }
-    parts = (goods, returns, rebate_lines)
-    table = {k: np.concatenate([p[k] for p in parts]) for k in goods}
-    table["distributor_id"] = distributors.ids[table["outlet"]]
-    table["distributor_name"] = distributors.names[table["outlet"]]
-    return table
 
 
 LOCAL_ROUNDING = {"THB": 10.0, "MYR": 1.0, "VND": 10_000.0, "USD": 1.0}
@@ -341,97 +210,61 @@ def _local_price(cny: np.ndarray, currency: np.ndarray) -> np.ndarray:
     return result
 
 
-def overseas_rows(
-    rng: np.random.Generator, lines: Lines, prices: PriceBook
-) -> tuple[Columns, Columns]:
+def overseas_rows(rng: np.random.Generator, lines: Lines) -> tuple[Columns, Columns]:
     idx = np.flatnonzero(lines.group == "overseas")
-    order, _ = group_into_documents(
-        rng, [lines.channel[idx], lines.region[idx], lines.day[idx].astype(int)], 0.75
-    )
-    country = lines.region[idx]
-    currency = np.array([COUNTRY_CURRENCY[c] for c in plan.OVERSEAS_COUNTRIES])[
-        _index_of(country, plan.OVERSEAS_COUNTRIES)
-    ]
+    order, _ = group_into_documents(rng, [lines.channel[idx], lines.region[idx],
+                                          lines.day[idx].astype(int)], 0.75)
+    country = _index_of(lines.region[idx], plan.OVERSEAS_COUNTRIES)
+    currency = np.array([COUNTRY_CURRENCY[c] for c in plan.OVERSEAS_COUNTRIES])[country]
     lazada = lines.channel[idx] == "lazada"
-    currency = np.where(lazada & (country == "vn"), "USD", currency)
+    currency = np.where(lazada & (lines.region[idx] == "vn"), "USD", currency)
     original = _local_price(lines.price[idx] / 100, currency)
-    step = np.where(np.isin(currency, ["VND"]), 1000.0, 1.0)
+    step = np.where(currency == "VND", 1000.0, 1.0)
     deal = np.maximum(np.round(original * rng.uniform(0.85, 0.97, len(idx)) / step) * step, step)
-    deal = np.where(np.isin(currency, ["MYR", "USD"]), np.round(deal, 0) - 0.01, deal)
-    deal = np.minimum(deal, original)
-    created = _times(rng, lines.day[idx], 8, 24)
+    deal = np.minimum(np.where(np.isin(currency, ["MYR", "USD"]), np.round(deal) - 0.01, deal),
+                      original)
+    seconds = _seconds_into_day(rng, len(idx), 8, 24)
     status_draw = rng.random(len(idx))
-    shopee = ~lazada
-    s = np.flatnonzero(shopee)
+    s = np.flatnonzero(~lazada)
     quantity = lines.quantity[idx][s]
-    seller_voucher = np.where(rng.random(len(s)) < 0.2, np.round(deal[s] * quantity * 0.02, 0), 0)
-    shopee_voucher = np.where(rng.random(len(s)) < 0.2, np.round(deal[s] * quantity * 0.03, 0), 0)
+    seller_voucher = np.where(rng.random(len(s)) < 0.2, np.round(deal[s] * quantity * 0.02), 0)
+    shopee_voucher = np.where(rng.random(len(s)) < 0.2, np.round(deal[s] * quantity * 0.03), 0)
     returned = status_draw[s] < plan.FULL_REFUND_RATE["overseas"]
-    shopee_rows = {
-        "country": country[s],
-        "day": lines.day[idx][s],
-        "Order ID": np.char.add(
-            np.char.upper(country[s]), _zfill((order[s] + 240000000000).astype(str), 14)
-        ),
-        "Order Status": np.where(returned, "Return/Refund", "Completed"),
-        "Order Creation Date": created[s],
-        "Username (Buyer)": np.char.add("sp_", rng.integers(10**6, 10**7, len(s)).astype(str)),
-        "SKU Reference No.": prices.skus[lines.sku[idx][s]],
-        "Product Name": prices.sku_names[lines.sku[idx][s]],
-        "Original Price": original[s],
-        "Deal Price": deal[s],
-        "Quantity": quantity,
-        "Seller Voucher": seller_voucher,
-        "Shopee Voucher": shopee_voucher,
-        "Returned Quantity": np.where(returned, quantity, 0),
-        "Refund Amount": np.where(
-            returned, deal[s] * quantity - seller_voucher - shopee_voucher, 0
-        ),
+    shopee = {
+        "country": country[s], "day": lines.day[idx][s], "seconds": seconds[s],
+        "order_no": order[s], "buyer": rng.integers(10**6, 10**7, len(s)),
+        "sku": lines.sku[idx][s], "original_price": original[s], "deal_price": deal[s],
+        "quantity": quantity, "seller_voucher": seller_voucher,
+        "shopee_voucher": shopee_voucher, "status": np.where(returned, 2, 0).astype(np.int8),
+        "returned_quantity": np.where(returned, quantity, 0),
+        "refund_amount": np.where(returned, deal[s] * quantity - seller_voucher - shopee_voucher,
+                                  0.0),
     }
-    shopee_rows = _with_cancelled_rows(
-        rng, shopee_rows, "Order Status", "Cancelled", ["Returned Quantity", "Refund Amount"]
-    )
+    shopee = _with_cancelled_rows(rng, shopee, ["returned_quantity", "refund_amount",
+                                                "seller_voucher", "shopee_voucher"])
     z = np.flatnonzero(lazada)
-    units = lines.quantity[idx][z]
-    item = np.repeat(z, units)  # Lazada reports one row per item
-    item_returned = rng.random(len(item)) < plan.FULL_REFUND_RATE["overseas"]
+    item = np.repeat(z, lines.quantity[idx][z])  # Lazada reports one row per item
     lazada_rows = {
-        "country": country[item],
-        "day": lines.day[idx][item],
-        "orderItemId": (np.arange(len(item)) + 3_000_000_000).astype(str),
-        "orderNumber": (order[item] + 700_000_000).astype(str),
-        "createTime": created[item],
-        "sellerSku": prices.skus[lines.sku[idx][item]],
-        "itemName": prices.sku_names[lines.sku[idx][item]],
-        "unitPrice": original[item],
-        "paidPrice": deal[item],
-        "currency": currency[item],
-        "status": np.where(item_returned, "returned", "delivered"),
-        "buyerId": rng.integers(10**7, 10**8, len(item)).astype(str),
+        "country": country[item], "day": lines.day[idx][item], "seconds": seconds[item],
+        "item_no": np.arange(len(item)), "order_no": order[item], "sku": lines.sku[idx][item],
+        "unit_price": original[item], "paid_price": deal[item],
+        "currency": _index_of(currency[item], CURRENCIES),
+        "status": np.where(rng.random(len(item)) < plan.FULL_REFUND_RATE["overseas"], 2,
+                           0).astype(np.int8),
+        "buyer": rng.integers(10**7, 10**8, len(item)),
     }
-    lazada_rows = _with_cancelled_rows(rng, lazada_rows, "status", "canceled", [])
-    return shopee_rows, lazada_rows
+    lazada_rows = _with_cancelled_rows(rng, lazada_rows, [])
+    return shopee, lazada_rows
 
 
-def _with_cancelled_rows(
-    rng: np.random.Generator,
-    rows: Columns,
-    status_column: str,
-    cancelled: str,
-    zero_columns: list[str],
-) -> Columns:
-    picked = np.flatnonzero(rng.random(len(rows[status_column])) < CANCELLED_SHARE)
+def _with_cancelled_rows(rng: np.random.Generator, rows: Columns,
+                         zero_columns: list[str]) -> Columns:
+    """Cancelled orders (status 1) are exported too: copies of some rows, flagged."""
+    picked = np.flatnonzero(rng.random(len(rows["status"])) < CANCELLED_SHARE)
     copies = {k: v[picked].copy() for k, v in rows.items()}
-    copies[status_column] = np.full(len(picked), cancelled)
+    copies["status"][:] = 1
     for column in zero_columns:
-        copies[column] = np.zeros(len(picked), dtype=copies[column].dtype)
-    id_column = "Order ID" if "Order ID" in rows else "orderItemId"
-    copies[id_column] = np.char.add(copies[id_column].astype(str), "C")
+        copies[column][:] = 0
+    copies["copy"] = np.ones(len(picked), dtype=bool)
+    rows = {**rows, "copy": np.zeros(len(rows["status"]), dtype=bool)}
     return {k: np.concatenate([rows[k], copies[k]]) for k in rows}
-
-
-def _index_of(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
-    index = np.full(len(values), -1, dtype=np.int64)
-    for i, name in enumerate(vocabulary):
-        index[values == name] = i
-    return index
