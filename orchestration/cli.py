@@ -73,8 +73,9 @@ def _ui(args: argparse.Namespace) -> int:
 def _figures(args: argparse.Namespace) -> int:
     from orchestration.figures import print_figures
 
-    print_figures(Path(args.db) if args.db else load_settings().serving_db)
-    return 0
+    ok = print_figures(Path(args.db) if args.db else load_settings().serving_db,
+                       markdown=args.markdown)
+    return 0 if ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     figures = commands.add_parser("figures", help="print the review's headline figures")
     figures.add_argument("--db", help="DuckDB file with schema marts (default SERVING_DB)")
+    figures.add_argument("--markdown", action="store_true", help="print a markdown table")
     figures.set_defaults(handler=_figures)
     return parser
 

@@ -188,11 +188,23 @@ def _format(value: float | None, kind: str) -> str:
     return f"{value:,.0f}" if kind == "count" or abs(value) >= 1000 else f"{value:,.2f}"
 
 
-def print_figures(database: Path, scale: float | None = None) -> bool:
+def figures_markdown(results: list[FigureResult]) -> str:
+    """The comparison as a markdown table (for the README)."""
+    rows = ["| # | figure | review | warehouse | within tolerance |", "|---|---|---|---|---|"]
+    rows += [f"| {r.figure.number} | {r.figure.label} | {_format(r.expected, r.figure.kind)} | "
+             f"{_format(r.actual, r.figure.kind)} | {'yes' if r.ok else 'NO'} |"
+             for r in results]
+    return "\n".join(rows)
+
+
+def print_figures(database: Path, scale: float | None = None, markdown: bool = False) -> bool:
     from orchestration.settings import load_settings
 
     scale = scale if scale is not None else scale_of(load_settings().raw_dir)
     results = check_figures(database, scale)
+    if markdown:
+        print(figures_markdown(results))
+        return all(r.ok for r in results)
     print(f"\nThe FY2023 review's headline figures (scale {scale:g}):")
     for r in results:
         mark = "ok  " if r.ok else "MISS"

@@ -454,7 +454,7 @@ def test_serving_readable_while_warehouse_held_read_write(paths):
 
 
 def test_superset_style_sqlalchemy_url_is_read_only(paths):
-    """The connection string QUERYING.md gives for Superset (duckdb-engine)."""
+    """The connection string the README gives for Superset (duckdb-engine)."""
     import sqlalchemy as sa
 
     publish_marts(paths["wh"], paths["srv"])

@@ -1,0 +1,47 @@
+"""Shared test helpers: build a real warehouse from generated data with the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestration.datagen.generate import generate
+
+WAREHOUSE_CLI = str(Path(sys.executable).with_name("warehouse"))
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    raw_dir: Path
+    state_dir: Path
+    env: dict[str, str]
+    output: str
+
+    @property
+    def warehouse_db(self) -> Path:
+        return self.state_dir / "warehouse.duckdb"
+
+    @property
+    def serving_db(self) -> Path:
+        return self.state_dir / "serving.duckdb"
+
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([WAREHOUSE_CLI, *args], env=self.env, capture_output=True,
+                              text=True, timeout=1800, check=False)
+
+
+def build_warehouse(root: Path, **generate_args: object) -> BuiltWarehouse:
+    """Generate raw feeds into root/raw, then `warehouse run` them into root/state."""
+    raw_dir, state_dir = root / "raw", root / "state"
+    generate(raw_dir, progress=None, **generate_args)
+    env = {**os.environ, "RAW_DIR": str(raw_dir), "WAREHOUSE_STATE_DIR": str(state_dir),
+           "DAGSTER_HOME": str(root / "dagster_home"), "DUCKDB_MEMORY_LIMIT": "2GB"}
+    for key in ("WAREHOUSE_DB", "SERVING_DB"):
+        env.pop(key, None)
+    built = BuiltWarehouse(raw_dir, state_dir, env, "")
+    result = built.run_cli("run", "--quiet")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return BuiltWarehouse(raw_dir, state_dir, env, result.stdout)
