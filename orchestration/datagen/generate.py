@@ -59,6 +59,8 @@ def generate(out_dir: Path, scale: float = 1.0, start: str = "2022-01-01",
         rng, [lines.channel[online], lines.day[online].astype(int), lines.city[online]], 0.6)
     order_discounts = money.draw_order_discounts(rng, lines, order, line_no)
     refunds = money.draw_refunds(rng, lines, last_day)
+    refunds = money.keep_refunds_while_open(refunds, lines, "store", stores.closed)
+    refunds = money.keep_refunds_while_open(refunds, lines, "distributor", distributors.closed)
     solved = money.solve_discounts(rng, lines, refunds, order_discounts.allocated, plan_cells)
     rebates = money.standard_rebates(lines, solved.paid)
     clock.lap("money", f"discounts solved ({solved.infeasible_cells} cells out of reach)")

@@ -77,6 +77,19 @@ def draw_refunds(rng: np.random.Generator, lines: Lines, last_day: np.datetime64
                    fraction[arrived], np.zeros(arrived.sum(), dtype=np.int64))
 
 
+def keep_refunds_while_open(refunds: Refunds, lines: Lines, group: str,
+                            last_month_open: np.ndarray) -> Refunds:
+    """Drop returns booked after the store closed / the distributor's contract ended."""
+    line = refunds.line
+    mine = lines.group[line] == group
+    outlet_closed = last_month_open[np.where(mine, lines.outlet[line], 0)]
+    after_close = mine & ~np.isnat(outlet_closed) & (
+        refunds.day.astype("datetime64[M]") > outlet_closed)
+    keep = ~after_close
+    return Refunds(line[keep], refunds.day[keep], refunds.kind[keep], refunds.quantity[keep],
+                   refunds.fraction[keep], refunds.amount[keep])
+
+
 @dataclass
 class OrderDiscounts:
     """Online order-level discounts and their allocation to lines (cents)."""

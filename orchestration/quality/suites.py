@@ -186,8 +186,8 @@ def parse_suite(data: Any, path: Path) -> SuiteSpec:
 
     partition_column = data.get("partition_column")
     if partition_column is not None and not (
-        isinstance(partition_column, str) and _IDENT.match(partition_column)
-    ):
+        isinstance(partition_column, str) and partition_column.isidentifier()
+    ):  # Unicode letters allowed: the POS columns keep their Chinese headers (销售日期)
         raise _fail(path, f"'partition_column' must be a column name, got {partition_column!r}")
 
     name = data.get("name") or ""
