@@ -158,3 +158,12 @@ def test_no_defects_flag_writes_clean_feeds(tmp_path: Path) -> None:
     assert report.defects == 0
     assert json.loads((out / "_manifest" / "defects.json").read_text()) == {"defects": []}
     assert not list(out.rglob("*_resend.jsonl"))
+
+
+@pytest.mark.parametrize(("start", "end"), [("2022-03-01", "2022-03-03"),
+                                            ("2024-01-01", "2024-01-01")])
+def test_any_date_range_generates(tmp_path: Path, start: str, end: str) -> None:
+    """Before overseas starts, before a series launches, a single day: all work."""
+    report = generate(tmp_path / "edge", progress=None, scale=0.1, start=start, end=end, seed=3)
+    assert report.order_lines > 0
+    assert (tmp_path / "edge" / "reference" / "products.csv").exists()

@@ -216,7 +216,7 @@ def group_into_documents(rng: np.random.Generator, keys: list[np.ndarray],
     """
     order = np.lexsort((rng.random(len(keys[0])), *reversed(keys)))
     changed = np.zeros(len(order), dtype=bool)
-    changed[0] = True
+    changed[:1] = True
     for key in keys:
         sorted_key = key[order]
         changed[1:] |= sorted_key[1:] != sorted_key[:-1]

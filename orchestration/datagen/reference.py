@@ -23,6 +23,8 @@ def write_products(out_dir: Path, prices: PriceBook) -> None:
         series = plan.SERIES[prices.series_index[k]]
         price = prices.price[k]
         on_sale = np.flatnonzero(~np.isnan(price))
+        if not len(on_sale):  # launched after the data range
+            continue
         change = np.flatnonzero(np.diff(price[on_sale]) != 0) + 1
         for run in np.split(on_sale, change):
             first, last = prices.months[run[0]], prices.months[run[-1]]
