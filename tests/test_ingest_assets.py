@@ -9,7 +9,7 @@ from dagster import AssetKey, DagsterInstance, TableSchema, materialize
 from dagster_duckdb import DuckDBResource
 from ingest_samples import write_sample_raw_dir
 
-from orchestration.ingest.assets import ingest_assets
+from orchestration.ingest.assets import ingest_assets, unpartitioned_ingest_assets
 from orchestration.resources import RawFilesResource
 
 RAW_TABLE_NAMES = {
@@ -41,7 +41,8 @@ def test_materialize_all_raw_assets(tmp_path: Path):
     }
 
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(ingest_assets, resources=resources, instance=instance)
+        result = materialize(unpartitioned_ingest_assets(), resources=resources,
+                             instance=instance)
         assert result.success
         events = result.get_asset_materialization_events()
         metadata = {event.asset_key.path[-1]: event.materialization.metadata for event in events}

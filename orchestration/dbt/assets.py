@@ -1,29 +1,78 @@
-"""The dbt models as Dagster assets: one definition per layer.
+"""The dbt models as Dagster assets: one definition per layer (and per partitions definition).
 
-Three definitions instead of one so that blocking checks between layers work: a failed
+Several definitions instead of one so that blocking checks between layers work: a failed
 ERROR check on a staging model stops the intermediate step (within one `dbt build`, Dagster
 cannot interrupt dbt; see dagster issue 19821). Row counts are read once dbt has exited,
 because the dbt process holds the DuckDB file while it runs.
+
+| definition | models | partitions |
+|---|---|---|
+| `dbt_reference` | seeds, `staging/reference` views | none |
+| `dbt_staging` | the feed staging views | daily |
+| `dbt_intermediate` | `intermediate` (sales lines incremental, see dbt_project.yml) | daily |
+| `dbt_marts` | marts and dimensions (full tables, rebuilt every run: a few seconds) | none |
+
+A daily definition's run gets its partition window (one day, or a whole range in one run:
+BackfillPolicy.single_run) as `--vars {start_date, end_date}`; the intermediate window is
+widened to every business date that the window's feed files hold now or held before (a late
+POS file of day D with rows of D-3 refreshes D-3 too). A window over every partition is a full
+rebuild (`--full-refresh`, no vars).
 """
 
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetMaterialization, Output
+from dagster import AssetExecutionContext, AssetMaterialization, Output, PartitionsDefinition
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
+from orchestration.automation.partitions import (
+    DAILY_TABLES,
+    covers_all_partitions,
+    daily_partitions,
+    feed_files_between,
+    single_run_backfill,
+    window_dates,
+)
 from orchestration.dbt.project import DBT_EXECUTABLE, dbt_environment, dbt_project
 from orchestration.dbt.translator import WarehouseTranslator
+from orchestration.ingest.files import relative_path
+from orchestration.resources import RawFilesResource
 
-LAYER_SELECTIONS = {
-    "staging": "path:models/staging resource_type:seed",
-    "intermediate": "path:models/intermediate",
-    "marts": "path:models/marts",
+
+@dataclass(frozen=True)
+class Layer:
+    select: str
+    exclude: str | None = None
+    partitions_def: PartitionsDefinition | None = None
+    # incremental models: widen the window to the dates the feed files touch
+    incremental: bool = False
+
+
+LAYERS: dict[str, Layer] = {
+    "reference": Layer("resource_type:seed path:models/staging/reference"),
+    "staging": Layer("path:models/staging", "path:models/staging/reference", daily_partitions),
+    "intermediate": Layer("path:models/intermediate", None, daily_partitions, incremental=True),
+    "marts": Layer("path:models/marts"),
 }
+LAYER_SELECTIONS = {name: layer.select for name, layer in LAYERS.items()}
+
+# The business date of a raw row, per daily feed (as staging computes it).
+RAW_BUSINESS_DATE = {
+    "online_order_lines": "cast(timezone('Asia/Shanghai', created_at) as date)",
+    "online_refunds": "cast(timezone('Asia/Shanghai', refunded_at) as date)",
+    "store_pos_lines": 'cast("销售日期" as date)',
+    "shopee_orders": 'cast("Order Creation Date" as date)',
+    "lazada_orders": 'cast("createTime" as date)',
+}
+FACT_TABLE = "intermediate.int_sales_lines_checked"
 
 
 def dbt_resource() -> DbtCliResource:
@@ -51,12 +100,66 @@ def _with_row_count(event: Any, duckdb: DuckDBResource) -> Any:
                   data_version=event.data_version, tags=event.tags)
 
 
+def _existing_tables(connection: Any) -> set[str]:
+    rows = connection.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def touched_business_dates(duckdb: DuckDBResource, raw_dir: Path, first: date,
+                           last: date) -> tuple[date, date] | None:
+    """Earliest and latest business date of the rows that the daily feed files of [first, last]
+    hold in raw now, or held when the fact table was last built; None if there are none."""
+    files = sorted({relative_path(raw_dir, path) for table in DAILY_TABLES
+                    for path in feed_files_between(raw_dir, table, first, last)})
+    if not files:
+        return None
+    with duckdb.get_connection() as connection:
+        existing = _existing_tables(connection)
+        parts = [f"SELECT {expression} AS d FROM raw.{table} WHERE _source_file IN "
+                 "(SELECT f FROM window_files)"
+                 for table, expression in RAW_BUSINESS_DATE.items() if f"raw.{table}" in existing]
+        if FACT_TABLE in existing:
+            parts.append(f"SELECT business_date AS d FROM {FACT_TABLE} WHERE _source_file IN "
+                         "(SELECT f FROM window_files)")
+        if not parts:
+            return None
+        connection.execute("CREATE OR REPLACE TEMP TABLE window_files AS "
+                           "SELECT unnest($files::VARCHAR[]) AS f", {"files": files})
+        low, high = connection.execute(
+            f"SELECT min(d), max(d) FROM ({' UNION ALL '.join(parts)})").fetchone()
+        connection.execute("DROP TABLE window_files")
+    return None if low is None else (low, high)
+
+
+def dbt_build_args(context: AssetExecutionContext, layer: Layer, duckdb: DuckDBResource,
+                   raw_dir: Path) -> list[str]:
+    """`dbt build` for the run's partition window (see the module docstring)."""
+    if layer.partitions_def is None:
+        return ["build"]
+    first, last = window_dates(*context.partition_time_window)
+    if covers_all_partitions(layer.partitions_def, first, last):
+        context.log.info(f"window {first}..{last} covers every partition: full rebuild")
+        return ["build", "--full-refresh"] if layer.incremental else ["build"]
+    if layer.incremental:
+        touched = touched_business_dates(duckdb, raw_dir, first, last)
+        if touched is not None and (touched[0] < first or touched[1] > last):
+            context.log.info(f"feed files of {first}..{last} hold business dates "
+                             f"{touched[0]}..{touched[1]}: window widened")
+            first, last = min(first, touched[0]), max(last, touched[1])
+    dbt_vars = {"start_date": first.isoformat(), "end_date": last.isoformat()}
+    context.log.info(f"dbt window {dbt_vars}")
+    return ["build", "--vars", json.dumps(dbt_vars)]
+
+
 def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource,
-                  duckdb: DuckDBResource) -> Iterator[Any]:
+                  duckdb: DuckDBResource, args: list[str] | None = None) -> Iterator[Any]:
     """`dbt build` of the selected models; events are replayed with row counts added."""
     os.environ.update(dbt_environment())
-    target_path = dbt_project.project_dir / "target" / "runs" / context.run.run_id[:8]
-    invocation = dbt.cli(["build"], context=context, target_path=target_path)
+    target_path = (dbt_project.project_dir / "target" / "runs"
+                   / f"{context.run.run_id[:8]}-{context.op_execution_context.op.name}")
+    invocation = dbt.cli(args or ["build"], context=context, target_path=target_path)
     try:
         events = list(invocation.stream())
     finally:
@@ -65,21 +168,42 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource,
         yield _with_row_count(event, duckdb)
 
 
-def _layer_assets(layer: str):
+def _layer_assets(name: str, partitioned: bool = True):
+    layer = LAYERS[name]
+    partitions_def = layer.partitions_def if partitioned else None
+
     @dbt_assets(
         manifest=dbt_project.manifest_path,
         project=dbt_project,
-        select=LAYER_SELECTIONS[layer],
-        name=f"dbt_{layer}",
+        select=layer.select,
+        exclude=layer.exclude,
+        name=f"dbt_{name}",
         dagster_dbt_translator=WarehouseTranslator(),
+        partitions_def=partitions_def,
+        backfill_policy=single_run_backfill if partitions_def is not None else None,
     )
-    def _assets(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource):
-        yield from run_dbt_build(context, dbt, duckdb)
+    def _assets(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource,
+                raw_files: RawFilesResource):
+        if partitions_def is None:
+            # the unpartitioned variant (full rebuilds): incremental models rebuilt from scratch
+            args = ["build", "--full-refresh"] if layer.incremental else ["build"]
+        else:
+            args = dbt_build_args(context, layer, duckdb, raw_files.path)
+        yield from run_dbt_build(context, dbt, duckdb, args)
 
     return _assets
 
 
-dbt_staging_assets = _layer_assets("staging")
-dbt_intermediate_assets = _layer_assets("intermediate")
-dbt_marts_assets = _layer_assets("marts")
-dbt_layer_assets = [dbt_staging_assets, dbt_intermediate_assets, dbt_marts_assets]
+def build_dbt_layer_assets(partitioned: bool = True) -> list:
+    """The dbt layers as Dagster assets; `partitioned=False` gives the same assets without
+    partitions, each run a full rebuild (orchestration.pipeline's full history run)."""
+    return [_layer_assets(name, partitioned) for name in LAYERS]
+
+
+dbt_layer_assets = build_dbt_layer_assets()
+dbt_reference_assets, dbt_staging_assets, dbt_intermediate_assets, dbt_marts_assets = (
+    dbt_layer_assets
+)
+# partitioned dbt assets and their definitions (GX checks on a partitioned asset need it)
+dbt_partitions_defs = {key: assets_def.partitions_def for assets_def in dbt_layer_assets
+                       if assets_def.partitions_def is not None for key in assets_def.keys}

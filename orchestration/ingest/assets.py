@@ -1,8 +1,10 @@
 """Dagster assets of the raw layer: one per raw table, loading its feed's files.
 
-The assets are unpartitioned for now; the files each materialization loads come from a
-`FileSelector`, so a partitioned version only has to pass one that returns the partition's
-files (see files.list_feed_files).
+Daily feeds are partitioned by business day (Asia/Shanghai), the distributor feed by month,
+reference snapshots are not partitioned (orchestration.automation.partitions). A
+materialization of a partition (or of a range, in one run: BackfillPolicy.single_run) loads
+the files of those days / months (`partition_files`); loading is idempotent (a file's earlier
+rows are replaced, an unchanged file is skipped by its sha256).
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the type hints of the asset
@@ -24,6 +26,12 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from orchestration.automation.partitions import (
+    feed_files_between,
+    partitions_def_for_table,
+    single_run_backfill,
+    window_dates,
+)
 from orchestration.ingest.core import LoadResult
 from orchestration.ingest.files import FEED_LAYOUTS
 from orchestration.ingest.loaders import FEED_LOADERS
@@ -40,6 +48,15 @@ FileSelector = Callable[[AssetExecutionContext, Path], Sequence[Path] | None]
 
 def all_files(context: AssetExecutionContext, raw_dir: Path) -> Sequence[Path] | None:
     return None
+
+
+def partition_files(context: AssetExecutionContext, raw_dir: Path) -> Sequence[Path] | None:
+    """The files of the run's partition or partition range; every file when unpartitioned."""
+    if not context.has_partition_key and not context.has_partition_key_range:
+        return None
+    first, last = window_dates(*context.partition_time_window)
+    table = context.assets_def.key.path[-1]
+    return feed_files_between(raw_dir, table, first, last)
 
 
 def column_schema(table: RawTable) -> TableSchema:
@@ -79,15 +96,22 @@ def materialization_metadata(result: LoadResult, table: RawTable, row_count: int
     }
 
 
-def build_ingest_asset(table_name: str, select_files: FileSelector = all_files) -> AssetsDefinition:
+def build_ingest_asset(
+    table_name: str, select_files: FileSelector | None = None, partitioned: bool = True
+) -> AssetsDefinition:
     table = RAW_TABLES[table_name]
     loader = FEED_LOADERS[table_name]
     layout = FEED_LAYOUTS[table_name]
+    partitions_def = partitions_def_for_table(table_name) if partitioned else None
+    if select_files is None:
+        select_files = partition_files if partitions_def is not None else all_files
 
     @asset(
         key=AssetKey([RAW_SCHEMA, table_name]),
         group_name=RAW_GROUP,
         kinds={"duckdb", "python"},
+        partitions_def=partitions_def,
+        backfill_policy=single_run_backfill if partitions_def is not None else None,
         description=f"{table.description} Loaded from `{layout.glob_for('*')}`.",
         metadata={
             "dagster/column_schema": column_schema(table),
@@ -99,6 +123,8 @@ def build_ingest_asset(table_name: str, select_files: FileSelector = all_files) 
     ) -> MaterializeResult:
         raw_dir = raw_files.path
         files = select_files(context, raw_dir)
+        if files is not None:
+            context.log.info(f"{table.qualified_name}: {len(files)} files in the partition window")
         with duckdb.get_connection() as conn:
             result = loader(conn, raw_dir, files, batch_id=context.run_id)
             row_count = conn.execute(f"SELECT count(*) FROM {table.qualified_name}").fetchone()
@@ -114,4 +140,12 @@ def build_ingest_asset(table_name: str, select_files: FileSelector = all_files) 
     return ingest
 
 
+# daily feeds by business day, the distributor feed by month, reference snapshots unpartitioned
 ingest_assets: list[AssetsDefinition] = [build_ingest_asset(name) for name in RAW_TABLES]
+
+
+def unpartitioned_ingest_assets() -> list[AssetsDefinition]:
+    """Every raw asset without partitions, each loading all its files (tests, ad-hoc loads)."""
+    return [
+        build_ingest_asset(name, select_files=all_files, partitioned=False) for name in RAW_TABLES
+    ]

@@ -8,6 +8,7 @@ with
 refunds as (
 
     select * from {{ ref('stg_online__refunds') }}
+    where {{ business_date_window('refund_date') }}
 
 ),
 

@@ -12,6 +12,7 @@ with
 order_lines as (
 
     select * from {{ ref('stg_online__order_lines') }}
+    where {{ business_date_window('order_date') }}
 
 ),
 
