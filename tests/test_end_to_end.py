@@ -123,8 +123,10 @@ def _distributor(raw: Path) -> list[tuple]:
     invoiced: dict[tuple[str, str], float] = {}
     for path in sorted((raw / "distributor").rglob("*.xlsx")):
         rows = list(openpyxl.load_workbook(path, read_only=True).active.iter_rows(
-            min_row=6, values_only=True))[:-1]  # the last row is the total
-        for day, document, _sku, _name, quantity, price, _rate, amount, _note in rows:
+            min_row=6, max_col=9, values_only=True))[:-1]  # the last row is the total
+        for row in rows:
+            day, document, _sku, _name, quantity, price, _rate, amount, _note = (
+                [*row, None, None, None, None, None, None, None, None, None][:9])
             month = day.strftime("%Y-%m")
             gross_net = monthly.setdefault(month, [0.0, 0.0])
             if quantity and quantity > 0:
@@ -155,20 +157,21 @@ def _overseas(connection: duckdb.DuckDBPyConnection, raw: Path) -> list[tuple]:
                    ("Original Price" - "Deal Price") * "Quantity" + "Seller Voucher"
                        + "Shopee Voucher" AS discounts,
                    "Refund Amount" AS returns
-            FROM read_csv('{raw}/overseas/shopee/*/*.csv', filename=true,
+            FROM read_csv('{raw}/overseas/shopee/*/*.csv', filename=true, all_varchar=true,
                           types={{'Original Price': 'DECIMAL(18,2)', 'Deal Price': 'DECIMAL(18,2)',
                                   'Seller Voucher': 'DECIMAL(18,2)',
                                   'Shopee Voucher': 'DECIMAL(18,2)',
-                                  'Refund Amount': 'DECIMAL(18,2)'}})
+                                  'Refund Amount': 'DECIMAL(18,2)', 'Quantity': 'INTEGER',
+                                  'Order Creation Date': 'TIMESTAMP'}})
             WHERE "Order Status" <> 'Cancelled'
         ),
         lazada AS (
             SELECT strptime(createTime, '%d %b %Y %H:%M:%S')::DATE AS day, currency,
-                   unitPrice AS gross, unitPrice - paidPrice AS discounts,
-                   CASE WHEN status = 'returned' THEN paidPrice ELSE 0 END AS returns
-            FROM read_csv('{raw}/overseas/lazada/*/*.csv', all_varchar=false,
-                          types={{'createTime': 'VARCHAR', 'unitPrice': 'DECIMAL(18,2)',
-                                  'paidPrice': 'DECIMAL(18,2)'}})
+                   unitPrice::DECIMAL(18,2) AS gross,
+                   unitPrice::DECIMAL(18,2) - paidPrice::DECIMAL(18,2) AS discounts,
+                   CASE WHEN status = 'returned' THEN paidPrice::DECIMAL(18,2) ELSE 0 END
+                       AS returns
+            FROM read_csv('{raw}/overseas/lazada/*/*.csv', all_varchar=true)
             WHERE status <> 'canceled'
         ),
         lines AS (SELECT * FROM shopee UNION ALL SELECT * FROM lazada),

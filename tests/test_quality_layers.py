@@ -45,7 +45,10 @@ def built(tmp_path_factory):
            "DAGSTER_HOME": str(root / "dagster_home")}
     env.pop("WAREHOUSE_DB", None)
     env.pop("SERVING_DB", None)
-    gen = _cli(env, "generate", "--scale", "0.05", "--start", "2023-11-01", "--end", "2024-02-29",
+    # Scale 1 over four months: small enough to build in about a minute, large enough that
+    # monthly targets per region are not dominated by a handful of lines (the plausibility
+    # WARN on attainment would otherwise fire on noise).
+    gen = _cli(env, "generate", "--scale", "1", "--start", "2023-11-01", "--end", "2024-02-29",
                "--no-defects", "--out", str(root / "raw"))
     assert gen.returncode == 0, gen.stdout + gen.stderr
     run = _cli(env, "run", "--quiet")

@@ -89,7 +89,7 @@ def generate(out_dir: Path, scale: float = 1.0, start: str = "2022-01-01",
     reference.write_stores(out_dir, stores, cities)
     reference.write_distributors(out_dir, distributors, cities)
     reference.write_fx_rates(out_dir, days, catalog.build_fx_rates(rng, days))
-    reference.write_targets(out_dir, plan_cells, scale, rng)
+    reference.write_targets(out_dir, plan_cells, scale, rng, first_day, last_day)
     report.files["reference"] = 5
     if with_defects:
         injected = defects.inject(out_dir, np.random.default_rng(seed + 1))

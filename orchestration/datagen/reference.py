@@ -105,7 +105,8 @@ def _pinned_targets(scale: float) -> dict[tuple, tuple[str, float]]:
     }
 
 
-def write_targets(out_dir: Path, cells: Cells, scale: float, rng: np.random.Generator) -> None:
+def write_targets(out_dir: Path, cells: Cells, scale: float, rng: np.random.Generator,
+                  first_day: np.datetime64, last_day: np.datetime64) -> None:
     """Monthly targets = plan x an ambition factor per scope and year; quarters and years add up.
 
     The review's own targets (figures 2, 16-18) are pinned: the factor of that scope-year is
@@ -123,7 +124,12 @@ def write_targets(out_dir: Path, cells: Cells, scale: float, rng: np.random.Gene
             factor = rng.uniform(0.98, 1.12)
             pin = pinned.get((region, group, line, series, year))
             covered = slice(6, 9) if pin and pin[0] == "q3" else slice(0, 12)
-            pinnable = pin is not None and planned[covered].sum() > 0
+            # A pinned target is the review's figure for a whole period: pin it only when the
+            # data covers that period, else a year's target would land on a few months.
+            period_first = months[covered.start].astype("datetime64[D]")
+            period_last = (months[covered.stop - 1] + 1).astype("datetime64[D]") - 1
+            pinnable = (pin is not None and planned[covered].sum() > 0
+                        and first_day <= period_first and period_last <= last_day)
             if pinnable:
                 factor = pin[1] / planned[covered].sum()
             cents = np.rint(planned * factor * 100).astype(np.int64)

@@ -226,6 +226,7 @@ def overseas_rows(rng: np.random.Generator, lines: Lines) -> tuple[Columns, Colu
     seconds = _seconds_into_day(rng, len(idx), 8, 24)
     status_draw = rng.random(len(idx))
     s = np.flatnonzero(~lazada)
+    order[s] = _one_row_per_sku(order[s], lines.sku[idx][s], int(order.max(initial=-1)) + 1)
     quantity = lines.quantity[idx][s]
     seller_voucher = np.where(rng.random(len(s)) < 0.2, np.round(deal[s] * quantity * 0.02), 0)
     shopee_voucher = np.where(rng.random(len(s)) < 0.2, np.round(deal[s] * quantity * 0.03), 0)
@@ -255,6 +256,17 @@ def overseas_rows(rng: np.random.Generator, lines: Lines) -> tuple[Columns, Colu
     }
     lazada_rows = _with_cancelled_rows(rng, lazada_rows, [])
     return shopee, lazada_rows
+
+
+def _one_row_per_sku(order: np.ndarray, sku: np.ndarray, next_order: int) -> np.ndarray:
+    """Shopee lists a SKU once per order: a repeated SKU moves to an order of its own."""
+    by_order_sku = np.lexsort((sku, order))
+    repeated = np.zeros(len(order), dtype=bool)
+    repeated[by_order_sku[1:]] = ((order[by_order_sku][1:] == order[by_order_sku][:-1])
+                                  & (sku[by_order_sku][1:] == sku[by_order_sku][:-1]))
+    order = order.copy()
+    order[repeated] = next_order + np.arange(int(repeated.sum()))
+    return order
 
 
 def _with_cancelled_rows(rng: np.random.Generator, rows: Columns,
