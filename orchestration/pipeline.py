@@ -16,6 +16,8 @@ WAREHOUSE_PIPELINE_MODE:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import time
 from collections.abc import Callable
@@ -108,15 +110,18 @@ def run_pipeline(progress: Callable[[str], None] = print,
             tags = range_tags(partitions_def)
             if tags is None:
                 continue
-            result = job.execute_in_process(
-                instance=instance, asset_selection=selected, run_config=QUIET_LOGS,
-                raise_on_error=False, tags={"warehouse/stage": label, **tags})
+            # dbt's own console output is kept back and shown only when the stage fails.
+            with contextlib.redirect_stdout(io.StringIO()) as captured:
+                result = job.execute_in_process(
+                    instance=instance, asset_selection=selected, run_config=QUIET_LOGS,
+                    raise_on_error=False, tags={"warehouse/stage": label, **tags})
             run_ids.append(result.run_id)
             failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
             for evaluation in failed_checks:
                 progress(f"      check failed: {evaluation.asset_key.to_user_string()} / "
                          f"{evaluation.check_name} ({evaluation.severity.value})")
             if not result.success:
+                progress("\n".join(captured.getvalue().splitlines()[-80:]))
                 _report_failure(result, progress)
                 progress(f"      FAILED after {time.perf_counter() - started:.1f} s "
                          f"(run {result.run_id})")
