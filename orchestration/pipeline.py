@@ -27,8 +27,9 @@ from dagster import AssetSelection, DagsterInstance, Definitions, PartitionsDefi
 from orchestration.automation.partitions import RANGE_END_TAG, RANGE_START_TAG
 from orchestration.instance import get_instance
 
-# The CLI prints its own progress; Dagster's console logger only speaks up for warnings.
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The CLI prints its own progress and every failure (_report_failure); Dagster's console
+# logger only speaks up for errors (its warnings are in the run's event log, in the UI).
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 STAGES = (
     (("raw",), "ingest raw feeds"),
     (("seeds", "staging"), "dbt staging"),

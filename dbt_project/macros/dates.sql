@@ -29,12 +29,22 @@
 {%- endmacro %}
 
 {#
-    Optional business-date window from the vars start_date / end_date (inclusive). Renders
-    `true` when no window is set, so models can always write `where {{ business_date_window('col') }}`.
+    Optional business-date window (inclusive): the vars start_date / end_date (by hand:
+    `dbt build --vars ...`), else the environment variables WAREHOUSE_WINDOW_START / _END
+    (how orchestration passes a partition window). Renders `true` when no window is set, so
+    models can always write `where {{ business_date_window('col') }}`.
+
+    The environment is read only at execution: changed --vars make dbt re-parse the whole
+    project (~5 s per invocation), while a value read under `execute` is not part of the
+    parsed project, so the partial-parse state stays valid from one window to the next.
 #}
 {% macro business_date_window(date_column) -%}
     {%- set start_date = var('start_date', none) -%}
     {%- set end_date = var('end_date', none) -%}
+    {%- if execute and start_date is none and end_date is none -%}
+        {%- set start_date = env_var('WAREHOUSE_WINDOW_START', '') or none -%}
+        {%- set end_date = env_var('WAREHOUSE_WINDOW_END', '') or none -%}
+    {%- endif -%}
     {%- if start_date is none and end_date is none -%}
         true
     {%- else -%}

@@ -12,7 +12,7 @@
   staging views, the marts and the serving database are unpartitioned.
 
 Every partitioned asset has BackfillPolicy.single_run(): a backfill of a range is one run whose
-partition window is the whole range (dbt gets it as --vars start_date / end_date).
+partition window is the whole range (dbt gets it as WAREHOUSE_WINDOW_START / _END).
 """
 
 from __future__ import annotations

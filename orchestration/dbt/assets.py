@@ -13,14 +13,14 @@ because the dbt process holds the DuckDB file while it runs.
 | `dbt_marts` | marts and dimensions (full tables, rebuilt every run: a few seconds) | none |
 
 A daily definition's run gets its partition window (one day, or a whole range in one run:
-BackfillPolicy.single_run) as `--vars {start_date, end_date}`; the intermediate window is
+BackfillPolicy.single_run) in the environment variables WAREHOUSE_WINDOW_START / _END (read by
+the macro business_date_window; `--vars` would invalidate dbt's partial parse); the window is
 widened to every business date that the window's feed files hold now or held before (a late
 POS file of day D with rows of D-3 refreshes D-3 too). A window over every partition is a full
 rebuild (`--full-refresh`, no vars).
 """
 
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -45,6 +45,7 @@ from orchestration.dbt.project import DBT_EXECUTABLE, dbt_environment, dbt_proje
 from orchestration.dbt.translator import WarehouseTranslator
 from orchestration.ingest.files import relative_path
 from orchestration.resources import RawFilesResource
+from orchestration.settings import load_settings
 
 
 @dataclass(frozen=True)
@@ -133,36 +134,78 @@ def touched_business_dates(duckdb: DuckDBResource, raw_dir: Path, first: date,
     return None if low is None else (low, high)
 
 
-def dbt_build_args(context: AssetExecutionContext, layer: Layer, duckdb: DuckDBResource,
-                   raw_dir: Path) -> list[str]:
+@dataclass(frozen=True)
+class DbtCommand:
+    args: list[str]
+    window: tuple[date, date] | None = None  # business dates, inclusive; None = everything
+
+
+def dbt_build_command(context: AssetExecutionContext, layer: Layer, duckdb: DuckDBResource,
+                      raw_dir: Path) -> DbtCommand:
     """`dbt build` for the run's partition window (see the module docstring)."""
     if layer.partitions_def is None:
-        return ["build"]
+        return DbtCommand(["build"])
     first, last = window_dates(*context.partition_time_window)
     if covers_all_partitions(layer.partitions_def, first, last):
         context.log.info(f"window {first}..{last} covers every partition: full rebuild")
-        return ["build", "--full-refresh"] if layer.incremental else ["build"]
+        return DbtCommand(["build", "--full-refresh"] if layer.incremental else ["build"])
     if layer.incremental:
         touched = touched_business_dates(duckdb, raw_dir, first, last)
         if touched is not None and (touched[0] < first or touched[1] > last):
             context.log.info(f"feed files of {first}..{last} hold business dates "
                              f"{touched[0]}..{touched[1]}: window widened")
             first, last = min(first, touched[0]), max(last, touched[1])
-    dbt_vars = {"start_date": first.isoformat(), "end_date": last.isoformat()}
-    context.log.info(f"dbt window {dbt_vars}")
-    return ["build", "--vars", json.dumps(dbt_vars)]
+    context.log.info(f"dbt window {first}..{last}")
+    return DbtCommand(["build"], (first, last))
+
+
+def _window_environment(window: tuple[date, date] | None) -> dict[str, str]:
+    first, last = window or (None, None)
+    return {"WAREHOUSE_WINDOW_START": first.isoformat() if first else "",
+            "WAREHOUSE_WINDOW_END": last.isoformat() if last else ""}
+
+
+def _partial_parse_cache() -> Path:
+    """dbt's partial-parse state, kept per warehouse: each invocation gets its own target path
+    (dagster-dbt's advice, so that concurrent runs don't share artifacts), and without this
+    copy every invocation would parse the whole project again (~5 s)."""
+    return load_settings().state_dir / "dbt" / "partial_parse.msgpack"
+
+
+def _restore_partial_parse(target_path: Path) -> None:
+    cache = _partial_parse_cache()
+    if cache.exists():
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache, target_path / "partial_parse.msgpack")
+
+
+def _save_partial_parse(target_path: Path) -> None:
+    produced = target_path / "partial_parse.msgpack"
+    if not produced.exists():
+        return
+    cache = _partial_parse_cache()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staged = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    shutil.copyfile(produced, staged)
+    os.replace(staged, cache)  # atomic: concurrent steps never read half a file
 
 
 def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource,
-                  duckdb: DuckDBResource, args: list[str] | None = None) -> Iterator[Any]:
+                  duckdb: DuckDBResource, command: DbtCommand | None = None) -> Iterator[Any]:
     """`dbt build` of the selected models; events are replayed with row counts added."""
-    os.environ.update(dbt_environment())
+    command = command or DbtCommand(["build"])
     target_path = (dbt_project.project_dir / "target" / "runs"
                    / f"{context.run.run_id[:8]}-{context.op_execution_context.op.name}")
-    invocation = dbt.cli(args or ["build"], context=context, target_path=target_path)
+    _restore_partial_parse(target_path)
+    # dbt.cli() hands a copy of os.environ to the dbt process it starts
+    os.environ.update({**dbt_environment(), **_window_environment(command.window)})
     try:
+        invocation = dbt.cli(command.args, context=context, target_path=target_path)
         events = list(invocation.stream())
+        _save_partial_parse(target_path)
     finally:
+        for name in _window_environment(None):
+            os.environ.pop(name, None)
         shutil.rmtree(target_path, ignore_errors=True)
     for event in events:
         yield _with_row_count(event, duckdb)
@@ -186,10 +229,10 @@ def _layer_assets(name: str, partitioned: bool = True):
                 raw_files: RawFilesResource):
         if partitions_def is None:
             # the unpartitioned variant (full rebuilds): incremental models rebuilt from scratch
-            args = ["build", "--full-refresh"] if layer.incremental else ["build"]
+            command = DbtCommand(["build", "--full-refresh"] if layer.incremental else ["build"])
         else:
-            args = dbt_build_args(context, layer, duckdb, raw_files.path)
-        yield from run_dbt_build(context, dbt, duckdb, args)
+            command = dbt_build_command(context, layer, duckdb, raw_files.path)
+        yield from run_dbt_build(context, dbt, duckdb, command)
 
     return _assets
 

@@ -53,17 +53,18 @@ def _partition_filter(
         context.has_partition_key or context.has_partition_key_range
     ):
         return None
-    col = spec.partition_column
+    col, expression = spec.partition_column, spec.partition_expression
     try:
         window = context.partition_time_window
     except Exception:
         window = None
     if window is not None:
-        return PartitionFilter(col, start=_as_sql_time(window.start), end=_as_sql_time(window.end))
+        return PartitionFilter(col, start=_as_sql_time(window.start),
+                               end=_as_sql_time(window.end), expression=expression)
     keys = list(context.partition_keys)
     if len(keys) == 1:
-        return PartitionFilter(col, value=keys[0])
-    return PartitionFilter(col, values=tuple(keys))
+        return PartitionFilter(col, value=keys[0], expression=expression)
+    return PartitionFilter(col, values=tuple(keys), expression=expression)
 
 
 def _as_sql_time(t: Any) -> str:

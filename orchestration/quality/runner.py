@@ -158,9 +158,10 @@ class PartitionFilter:
     values: tuple[str, ...] | None = None
     start: str | None = None
     end: str | None = None
+    expression: str | None = None  # compared instead of the column (e.g. a local date)
 
     def sql(self) -> str:
-        col = _quote_ident(self.column)
+        col = f"({self.expression})" if self.expression else _quote_ident(self.column)
         if self.value is not None:
             return f"{col} = {_quote_literal(self.value)}"
         if self.values is not None:

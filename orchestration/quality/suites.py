@@ -14,6 +14,9 @@ Format (see expectations/README.md):
     severity: error                       # error | warn  (default severity of a failure)
     blocking: true                        # optional; default true for error, false for warn
     partition_column: order_date          # optional; a partitioned run validates its rows only
+    partition_expression: cast(timezone('Asia/Shanghai', created_at) as date)
+                                          # optional; the partition's date when no column holds
+                                          # it as is (filtered instead of partition_column)
     name: raw_online_order_lines          # optional check name; default gx_<schema>_<table>
     description: Order lines as delivered by the shop back-ends.
     expectations:
@@ -40,6 +43,7 @@ SUITE_KEYS = {
     "severity",
     "blocking",
     "partition_column",
+    "partition_expression",
     "name",
     "description",
     "expectations",
@@ -86,6 +90,7 @@ class SuiteSpec:
     blocking: bool
     expectations: tuple[ExpectationSpec, ...]
     partition_column: str | None = None
+    partition_expression: str | None = None  # SQL; the partition's date computed from columns
     name: str = ""
     description: str | None = None
 
@@ -185,10 +190,18 @@ def parse_suite(data: Any, path: Path) -> SuiteSpec:
         raise _fail(path, f"'blocking' must be true or false, got {blocking!r}")
 
     partition_column = data.get("partition_column")
+    partition_expression = data.get("partition_expression")
     if partition_column is not None and not (
-        isinstance(partition_column, str) and partition_column.isidentifier()
+        isinstance(partition_column, str)
+        and (partition_column.isidentifier() or partition_expression is not None)
     ):  # Unicode letters allowed: the POS columns keep their Chinese headers (销售日期)
         raise _fail(path, f"'partition_column' must be a column name, got {partition_column!r}")
+    if partition_expression is not None and not (
+        isinstance(partition_expression, str) and partition_expression.strip()
+        and partition_column is not None
+    ):
+        raise _fail(path, "'partition_expression' must be SQL text, with the 'partition_column' "
+                    "it is computed from")
 
     name = data.get("name") or ""
     if name and not (isinstance(name, str) and _CHECK_NAME.match(name)):
@@ -250,6 +263,7 @@ def parse_suite(data: Any, path: Path) -> SuiteSpec:
         blocking=blocking,
         expectations=tuple(exps),
         partition_column=partition_column,
+        partition_expression=partition_expression,
         name=name,
         description=description,
     )

@@ -40,4 +40,6 @@ renamed as (
 )
 
 select * from renamed
-qualify {{ latest_delivery_rank('order_id, line_no') }} = 1
+-- the business date leads the key (a re-delivery carries the same date): a window filter
+-- on it is pushed below the dedupe, so a one-day build does not dedupe the whole history
+qualify {{ latest_delivery_rank('order_date, order_id, line_no') }} = 1

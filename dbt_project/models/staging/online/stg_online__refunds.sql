@@ -34,4 +34,6 @@ renamed as (
 )
 
 select * from renamed
-qualify {{ latest_delivery_rank('refund_id') }} = 1
+-- the business date leads the key (a re-delivery carries the same date): a window filter
+-- on it is pushed below the dedupe, so a one-day build does not dedupe the whole history
+qualify {{ latest_delivery_rank('refund_date, refund_id') }} = 1

@@ -39,4 +39,6 @@ renamed as (
 )
 
 select * from renamed
-qualify {{ latest_delivery_rank('country, order_id, sku') }} = 1
+-- the business date leads the key (a re-delivery carries the same date): a window filter
+-- on it is pushed below the dedupe, so a one-day build does not dedupe the whole history
+qualify {{ latest_delivery_rank('business_date, country, order_id, sku') }} = 1

@@ -38,4 +38,6 @@ renamed as (
 )
 
 select * from renamed
-qualify {{ latest_delivery_rank('store_id, receipt_no, line_no') }} = 1
+-- the business date leads the key (a re-delivery carries the same date): a window filter
+-- on it is pushed below the dedupe, so a one-day build does not dedupe the whole history
+qualify {{ latest_delivery_rank('business_date, store_id, receipt_no, line_no') }} = 1

@@ -1,0 +1,34 @@
+{#
+    Generic tests of a daily-partitioned model look only at the run's business-date window.
+
+    A one-day refresh would otherwise re-test the whole history of every staging view and
+    incremental table (unique, not_null, accepted_values... over 30M lines), so its cost would
+    grow with history. A model opts in with `meta: {window_column: <date column>}`
+    (dbt_project.yml); without a window (a full build, `dbt build` by hand) every row is
+    tested. Overrides dbt's default__get_where_subquery and keeps a test's own `where`.
+#}
+{% macro default__get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where -%}{%- do conditions.append(where) -%}{%- endif -%}
+    {%- set window = tested_model_window() -%}
+    {%- if window -%}{%- do conditions.append(window) -%}{%- endif -%}
+    {%- if conditions -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ conditions | join(' and ') }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The window condition on the tested model's window_column, or '' when there is none. -#}
+{% macro tested_model_window() -%}
+    {%- if not execute or not model.attached_node -%}{{ return('') }}{%- endif -%}
+    {%- set node = graph.nodes.get(model.attached_node) -%}
+    {%- set column = (node.config.meta or {}).get('window_column') if node else none -%}
+    {%- if not column -%}{{ return('') }}{%- endif -%}
+    {%- set window = business_date_window(column) | trim -%}
+    {{ return('' if window == 'true' else window) }}
+{%- endmacro %}
