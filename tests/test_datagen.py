@@ -167,3 +167,55 @@ def test_any_date_range_generates(tmp_path: Path, start: str, end: str) -> None:
     report = generate(tmp_path / "edge", progress=None, scale=0.1, start=start, end=end, seed=3)
     assert report.order_lines > 0
     assert (tmp_path / "edge" / "reference" / "products.csv").exists()
+
+
+CHUNKED = {"scale": 0.1, "start": "2024-12-24", "end": "2025-01-06", "seed": 5}
+
+
+def _rows(paths: list[Path]) -> list[dict]:
+    return [row for path in paths
+            for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))]
+
+
+def test_chunked_by_year_keeps_ids_unique_and_refunds_in_their_year(tmp_path: Path) -> None:
+    """Large runs are drawn a year at a time: one year's files never clash with another's."""
+    out = tmp_path / "chunked"
+    report = generate(out, progress=None, with_defects=False, chunk_by_year=True, **CHUNKED)
+    assert report.chunked_by_year
+    assert json.loads((out / "_manifest" / "generation.json").read_text())["chunked_by_year"]
+    again = tmp_path / "again"
+    generate(again, progress=None, with_defects=False, chunk_by_year=True, **CHUNKED)
+    assert _digest(again) == _digest(out)
+
+    orders = [json.loads(line) for path in sorted(out.glob("online/*/*_orders_*.jsonl"))
+              for line in path.read_text(encoding="utf-8").splitlines()]
+    assert {o["created_at"][:4] for o in orders} == {"2024", "2025"}
+    order_lines = [(o["order_id"], item["line_no"]) for o in orders for item in o["lines"]]
+    assert len(set(order_lines)) == len(order_lines)
+    refunds = [json.loads(line) for path in sorted(out.glob("online/*/*_refunds_*.jsonl"))
+               for line in path.read_text(encoding="utf-8").splitlines()]
+    assert refunds and set(order_lines) >= {(r["order_id"], r["line_no"]) for r in refunds}
+    # Order ids embed the order date (yyMMdd after the platform prefix): a chunk keeps the
+    # refunds of its own year's orders only.
+    assert all(r["refunded_at"][2:4] == r["order_id"][2:4] for r in refunds)
+
+    shopee = _rows(sorted(out.glob("overseas/shopee/*/*.csv")))
+    lazada = _rows(sorted(out.glob("overseas/lazada/*/*.csv")))
+    assert {r["Order Creation Date"][:4] for r in shopee} == {"2024", "2025"}
+    shopee_keys = [(r["Order ID"], r["SKU Reference No."]) for r in shopee]
+    assert len(set(shopee_keys)) == len(shopee_keys)
+    items = [r["orderItemId"] for r in lazada]
+    assert len(set(items)) == len(items)
+    by_year = {r["orderNumber"]: r["createTime"][7:11] for r in lazada}
+    assert all(by_year[r["orderNumber"]] == r["createTime"][7:11] for r in lazada)
+    assert list((out / "distributor" / "202412").glob("D*_202412.xlsx"))
+    assert list((out / "distributor" / "202501").glob("D*_202501.xlsx"))
+
+
+def test_only_large_runs_are_chunked(raw: Path, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "chunked_by_year" not in json.loads((raw / "_manifest" / "generation.json").read_text())
+    monkeypatch.setattr("orchestration.datagen.generate.CHUNK_ABOVE_LINES", 0)
+    report = generate(tmp_path / "auto", progress=None, with_defects=False, scale=0.1,
+                      start="2024-01-01", end="2024-01-01", seed=3)
+    assert report.chunked_by_year

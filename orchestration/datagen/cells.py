@@ -148,6 +148,11 @@ class Cells:
     def __len__(self) -> int:
         return len(self.month)
 
+    def in_year(self, year: int) -> Cells:
+        """The cells of one calendar year (a chunk of a large run is drawn a year at a time)."""
+        mine = self.month.astype("datetime64[Y]").astype(int) + 1970 == year
+        return Cells(**{k: v[mine] for k, v in vars(self).items()})
+
 
 def build_cells(first_day: np.datetime64, last_day: np.datetime64, scale: float) -> Cells:
     """Every (month, channel, region, series) with planned sales inside the date range."""

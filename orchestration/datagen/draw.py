@@ -111,6 +111,11 @@ def _draw_days(rng: np.random.Generator, group: np.ndarray, month: np.ndarray,
     return day
 
 
+def expected_line_count(cells: Cells, prices: PriceBook) -> float:
+    """About how many lines `draw_lines` keeps for the cells (no draws: decides chunking)."""
+    return float((cells.gross / _expected_line_gross(cells, prices)).sum())
+
+
 def draw_lines(rng: np.random.Generator, cells: Cells, prices: PriceBook,
                first_day: np.datetime64, last_day: np.datetime64) -> Lines:
     expected = _expected_line_gross(cells, prices)
