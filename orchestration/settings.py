@@ -31,6 +31,10 @@ class Settings:
     duckdb_memory_limit: str
     duckdb_threads: int
     dagster_ui_url: str
+    # Data Docs pages for GX checks: "failures" (a check that failed or could not run),
+    # "always", or "never". Each page costs ~0.6 s: on every check it would double the GX time
+    # of a one-day refresh, and the check's metadata already holds what a passing run says.
+    data_docs: str = "failures"
 
     @property
     def data_docs_dir(self) -> Path:
@@ -52,4 +56,15 @@ def load_settings() -> Settings:
         duckdb_memory_limit=os.environ.get("DUCKDB_MEMORY_LIMIT", "4GB"),
         duckdb_threads=int(os.environ.get("DUCKDB_THREADS", str(os.cpu_count() or 2))),
         dagster_ui_url=os.environ.get("DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+        data_docs=_data_docs_policy(),
     )
+
+
+DATA_DOCS_POLICIES = ("failures", "always", "never")
+
+
+def _data_docs_policy() -> str:
+    value = os.environ.get("WAREHOUSE_DATA_DOCS", "").strip().lower() or "failures"
+    if value not in DATA_DOCS_POLICIES:
+        raise ValueError(f"WAREHOUSE_DATA_DOCS must be one of {DATA_DOCS_POLICIES}, got {value!r}")
+    return value

@@ -221,3 +221,28 @@ def test_partitioned_check_validates_its_partition_only(env):
         ("expect_column_values_to_be_between", 1, None),
         ("expect_table_row_count_to_equal", None, 2),
     ]
+
+
+@pytest.mark.parametrize(("policy", "page_expected"),
+                         [("failures", False), ("always", True), ("never", False)])
+def test_data_docs_policy_for_a_passing_check(env, monkeypatch, policy, page_expected):
+    # A Data Docs page costs ~0.6 s: by default only failed checks get one.
+    monkeypatch.setenv("WAREHOUSE_DATA_DOCS", policy)
+    write_suite(env["suites"] / "raw", "orders", asset=["raw", "orders"], table="raw.orders",
+                severity="error", expectations=NOT_NULL)
+    result = run(env, make_assets(bad=False), build_gx_asset_checks(env["suites"]))
+    ev = check_eval(result, "gx_raw_orders")
+    assert ev.passed is True
+    assert ("data_docs_path" in ev.metadata) is page_expected
+    if page_expected:
+        assert Path(ev.metadata["data_docs_path"].value).is_file()
+
+
+def test_failed_check_gets_no_page_when_data_docs_are_off(env, monkeypatch):
+    monkeypatch.setenv("WAREHOUSE_DATA_DOCS", "never")
+    write_suite(env["suites"] / "raw", "orders", asset=["raw", "orders"], table="raw.orders",
+                severity="error", expectations=NOT_NULL)
+    result = run(env, make_assets(bad=True), build_gx_asset_checks(env["suites"]))
+    ev = check_eval(result, "gx_raw_orders")
+    assert ev.passed is False
+    assert "data_docs_path" not in ev.metadata

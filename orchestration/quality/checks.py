@@ -169,10 +169,10 @@ def _make_check(
     def _gx_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         resource = getattr(context.resources, resource_key)
         docs_dir = None
-        if data_docs:
-            from orchestration.settings import load_settings
+        from orchestration.settings import load_settings
 
-            settings = load_settings()
+        settings = load_settings()
+        if data_docs and settings.data_docs != "never":
             docs_dir = settings.data_docs_dir
         partition = _partition_filter(context, spec)
         outcome = validate_table(
@@ -181,6 +181,7 @@ def _make_check(
             partition=partition,
             duckdb_config=resource_duckdb_config(resource),
             data_docs_dir=docs_dir,
+            data_docs_on_failure_only=settings.data_docs == "failures",
         )
         for line in outcome.errors:
             context.log.error(line)
@@ -199,8 +200,9 @@ def build_gx_asset_checks(
     """One asset check per suite file (a folder is searched recursively, `_*` folders skipped).
 
     partitions_defs: asset key (AssetKey, "a/b" or ["a","b"]) -> the asset's PartitionsDefinition,
-    for suites with a `partition_column`. data_docs: build the Data Docs page for each run into
-    settings.data_docs_dir (read from the environment when the check runs).
+    for suites with a `partition_column`. data_docs: build Data Docs pages into
+    settings.data_docs_dir as WAREHOUSE_DATA_DOCS says (read when the check runs; default: for
+    checks that failed or could not run).
     GX is not imported here: loading definitions stays fast.
     """
     pdefs: dict[AssetKey, PartitionsDefinition] = {}
