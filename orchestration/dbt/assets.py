@@ -8,7 +8,7 @@ because the dbt process holds the DuckDB file while it runs.
 | definition | models | partitions |
 |---|---|---|
 | `dbt_reference` | seeds, `staging/reference` views | none |
-| `dbt_staging` | the feed staging views | daily |
+| `dbt_staging` | the feed staging models (views; online order and POS lines incremental) | daily |
 | `dbt_intermediate` | `intermediate` (sales lines incremental, see dbt_project.yml) | daily |
 | `dbt_marts` | marts and dimensions (full tables, rebuilt every run: a few seconds) | none |
 
@@ -59,7 +59,9 @@ class Layer:
 
 LAYERS: dict[str, Layer] = {
     "reference": Layer("resource_type:seed path:models/staging/reference"),
-    "staging": Layer("path:models/staging", "path:models/staging/reference", daily_partitions),
+    # incremental: the big feeds' staging models are tables built on the window
+    "staging": Layer("path:models/staging", "path:models/staging/reference", daily_partitions,
+                     incremental=True),
     "intermediate": Layer("path:models/intermediate", None, daily_partitions, incremental=True),
     "marts": Layer("path:models/marts"),
 }

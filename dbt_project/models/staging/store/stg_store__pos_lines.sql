@@ -38,6 +38,8 @@ renamed as (
 )
 
 select * from renamed
--- the business date leads the key (a re-delivery carries the same date): a window filter
--- on it is pushed below the dedupe, so a one-day build does not dedupe the whole history
+-- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
+-- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
+-- window alone is the same as deduping everything.
+where {{ business_date_window('business_date') }}
 qualify {{ latest_delivery_rank('business_date, store_id, receipt_no, line_no') }} = 1
