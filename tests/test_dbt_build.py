@@ -647,3 +647,36 @@ def test_real_seeds_load_and_pass_their_tests(tmp_path):
     assert types["city_code"] == "VARCHAR"
     assert types["city_tier"] == "VARCHAR"
     assert regions == (7,)
+
+
+# --- partition windows ---------------------------------------------------------------------
+
+WINDOWED_TEST = "unique_stg_online__order_lines_order_line_id"
+WHOLE_TABLE_TEST = "unique_stg_reference__products_product_price_id"
+
+
+def _compiled_test_sql(work: Path, name: str) -> str:
+    matches = list((work / "target" / "compiled").rglob(f"{name}.sql"))
+    assert len(matches) == 1, matches
+    return matches[0].read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("window", [("2024-03-01", "2024-03-02"), None])
+def test_generic_tests_of_daily_models_look_at_the_window_only(tmp_path, monkeypatch, window):
+    # A one-day refresh must not re-test the whole history (macros/test_window.sql); the window
+    # reaches dbt in the environment (orchestration/dbt/assets.py), and without one every row
+    # is tested.
+    monkeypatch.setenv("WAREHOUSE_WINDOW_START", window[0] if window else "")
+    monkeypatch.setenv("WAREHOUSE_WINDOW_END", window[1] if window else "")
+    project = _copy_project(tmp_path, None)
+    result = _run_dbt(project, tmp_path / "warehouse.duckdb", tmp_path, "compile", "--select",
+                      WINDOWED_TEST, WHOLE_TABLE_TEST)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    windowed = _compiled_test_sql(tmp_path, WINDOWED_TEST)
+    whole = _compiled_test_sql(tmp_path, WHOLE_TABLE_TEST)
+    if window:
+        assert "order_date >= cast('2024-03-01' as date)" in windowed
+        assert "order_date <= cast('2024-03-02' as date)" in windowed
+    else:
+        assert "dbt_subquery" not in windowed
+    assert "2024-03" not in whole and "dbt_subquery" not in whole
