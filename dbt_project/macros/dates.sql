@@ -39,12 +39,7 @@
     parsed project, so the partial-parse state stays valid from one window to the next.
 #}
 {% macro business_date_window(date_column) -%}
-    {%- set start_date = var('start_date', none) -%}
-    {%- set end_date = var('end_date', none) -%}
-    {%- if execute and start_date is none and end_date is none -%}
-        {%- set start_date = env_var('WAREHOUSE_WINDOW_START', '') or none -%}
-        {%- set end_date = env_var('WAREHOUSE_WINDOW_END', '') or none -%}
-    {%- endif -%}
+    {%- set start_date, end_date = business_date_bounds() -%}
     {%- if start_date is none and end_date is none -%}
         true
     {%- else -%}
@@ -53,6 +48,33 @@
         {%- if start_date is not none and end_date is not none %} and{% endif -%}
         {%- if end_date is not none %} {{ date_column }} <= cast('{{ end_date }}' as date){% endif %}
         )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The window's [start_date, end_date] (either may be none) as business_date_window reads it. -#}
+{% macro business_date_bounds() -%}
+    {%- set start_date = var('start_date', none) -%}
+    {%- set end_date = var('end_date', none) -%}
+    {%- if execute and start_date is none and end_date is none -%}
+        {%- set start_date = env_var('WAREHOUSE_WINDOW_START', '') or none -%}
+        {%- set end_date = env_var('WAREHOUSE_WINDOW_END', '') or none -%}
+    {%- endif -%}
+    {{ return([start_date, end_date]) }}
+{%- endmacro %}
+
+{#
+    Pre-hook of the incremental models: delete the rows of the build's business-date window
+    (on the model's meta.window_column) before the model appends them again; `also` is an SQL
+    condition for rows replaced whole at every build. Nothing on a first or --full-refresh build.
+#}
+{% macro delete_window_rows(also=none) -%}
+    {%- if is_incremental() -%}
+        {%- set window_column = (config.get('meta') or {}).get('window_column') -%}
+        {%- if not window_column -%}
+            {{ exceptions.raise_compiler_error(this ~ ': delete_window_rows needs meta.window_column') }}
+        {%- endif -%}
+        delete from {{ this }} where {{ business_date_window(window_column) }}
+        {%- if also %} or ({{ also }}){% endif %}
     {%- endif -%}
 {%- endmacro %}
 

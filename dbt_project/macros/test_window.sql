@@ -28,7 +28,6 @@
     {%- if not execute or not model.attached_node -%}{{ return('') }}{%- endif -%}
     {%- set node = graph.nodes.get(model.attached_node) -%}
     {%- set column = (node.config.meta or {}).get('window_column') if node else none -%}
-    {%- if not column -%}{{ return('') }}{%- endif -%}
-    {%- set window = business_date_window(column) | trim -%}
-    {{ return('' if window == 'true' else window) }}
+    {%- if not column or business_date_bounds() == [none, none] -%}{{ return('') }}{%- endif -%}
+    {{ return(business_date_window(column) | trim) }}
 {%- endmacro %}

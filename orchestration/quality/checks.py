@@ -31,6 +31,7 @@ from dagster import (
 
 from orchestration.quality.runner import PartitionFilter, ValidationOutcome, validate_table
 from orchestration.quality.suites import SuiteSpec, load_suites
+from orchestration.settings import load_settings
 
 DUCKDB_RESOURCE_KEY = "duckdb"
 
@@ -168,19 +169,15 @@ def _make_check(
     )
     def _gx_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         resource = getattr(context.resources, resource_key)
-        docs_dir = None
-        from orchestration.settings import load_settings
-
         settings = load_settings()
-        if data_docs and settings.data_docs != "never":
-            docs_dir = settings.data_docs_dir
+        docs_wanted = data_docs and settings.data_docs != "never"
         partition = _partition_filter(context, spec)
         outcome = validate_table(
             resource.database,
             spec,
             partition=partition,
             duckdb_config=resource_duckdb_config(resource),
-            data_docs_dir=docs_dir,
+            data_docs_dir=settings.data_docs_dir if docs_wanted else None,
             data_docs_on_failure_only=settings.data_docs == "failures",
         )
         for line in outcome.errors:
