@@ -123,12 +123,11 @@ def test_rerunning_a_day_leaves_every_mart_identical(warehouse):
 
 
 def test_month_backfill_in_one_run_equals_full_rebuild(warehouse):
-    # lose January from every incremental model and spoil a mart
+    # lose January from every incremental model (the fact and its split are views over them)
+    # and spoil a mart
     with duckdb.connect(str(warehouse["db"])) as conn:
         for name in ("int_online_sales_lines", "int_online_refund_lines", "int_store_sales_lines",
-                     "int_distributor_sales_lines", "int_overseas_sales_lines",
-                     "int_sales_lines_checked", "int_sales_lines_unioned",
-                     "int_sales_lines_rejected"):
+                     "int_distributor_sales_lines", "int_overseas_sales_lines"):
             conn.execute(f"DELETE FROM intermediate.{name} "
                          "WHERE business_date BETWEEN '2024-01-01' AND '2024-01-31'")
         conn.execute("DELETE FROM marts.channel_performance WHERE month = '2024-01-01'")

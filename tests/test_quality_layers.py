@@ -155,11 +155,12 @@ def test_staging_unknown_sku_is_a_warning_that_does_not_block(warehouse):
 
 
 def test_broken_reconciliation_in_intermediate_blocks_the_marts(warehouse):
-    _execute(warehouse, "UPDATE intermediate.int_sales_lines_checked "
+    # the checked fact is a view over the channel tables: spoil a store line underneath it
+    _execute(warehouse, "UPDATE intermediate.int_store_sales_lines "
                         "SET gross_sales = gross_sales + 100, net_sales = net_sales + 100 "
                         "WHERE sales_line_id = (SELECT min(sales_line_id) FROM "
-                        "intermediate.int_sales_lines_checked WHERE line_type = 'sale' "
-                        "AND source_table = 'store_pos_lines')")
+                        "intermediate.int_store_sales_lines WHERE line_type = 'sale' "
+                        "AND reject_reason IS NULL)")
     evaluations, materialized = run_checks(warehouse)
     assert failed(evaluations) == {
         "gx_intermediate_int_sales_lines_checked": AssetCheckSeverity.ERROR}

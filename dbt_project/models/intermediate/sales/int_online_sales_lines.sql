@@ -50,14 +50,23 @@ grossed as (
 
 ),
 
+-- The allocation runs on a narrow projection and is joined back: window functions carry every
+-- column of their input through the sort, and order lines are wide.
+allocation_inputs as (
+
+    select order_line_id, order_id, line_no, line_gross, order_level_discount
+    from grossed
+
+),
+
 ranked as (
 
     select
-        grossed.*,
+        allocation_inputs.*,
         sum(line_gross) over (partition by order_id) as order_gross,
         row_number() over (partition by order_id order by line_gross desc, line_no asc)
             as gross_rank
-    from grossed
+    from allocation_inputs
 
 ),
 
@@ -74,10 +83,10 @@ proportional as (
 
 ),
 
-allocated as (
+allocation as (
 
     select
-        proportional.*,
+        order_line_id,
         cast(
             proportional_discount
             + case
@@ -88,6 +97,14 @@ allocated as (
             as decimal(18, 2)
         ) as allocated_order_discount
     from proportional
+
+),
+
+allocated as (
+
+    select grossed.*, allocation.allocated_order_discount
+    from grossed
+    inner join allocation on grossed.order_line_id = allocation.order_line_id
 
 ),
 

@@ -2,8 +2,7 @@
 -- (macro sales_line_columns), with reject_reason null when the line counts.
 -- int_sales_lines_unioned keeps the valid lines, int_sales_lines_rejected the others, so that
 -- Σ candidates = Σ valid + Σ rejected and nothing is dropped silently.
--- Incremental: the vars start_date / end_date (a Dagster partition window) select the business
--- dates rebuilt (no window = everything).
+-- A view: the channel tables are the incremental ones (see dbt_project.yml).
 {%- set columns = sales_line_columns() %}
 {%- set channel_models = [
     'int_online_sales_lines',
@@ -83,6 +82,3 @@ select
     _loaded_at,
     reject_reason
 from unioned
--- the window's lines, and every allocated rebate (replaced whole at each build: see dbt_project.yml)
-where {{ business_date_window('business_date') }}
-   or (line_type in ('rebate', 'extra_rebate') and reject_reason is null)

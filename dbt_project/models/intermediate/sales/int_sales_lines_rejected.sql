@@ -35,4 +35,3 @@ select
     _loaded_at
 from {{ ref('int_sales_lines_checked') }}
 where reject_reason is not null
-  and {{ business_date_window('business_date') }}

@@ -40,4 +40,3 @@ select
     _loaded_at
 from {{ ref('int_sales_lines_checked') }}
 where reject_reason is null
-  and ({{ business_date_window('business_date') }} or line_type in ('rebate', 'extra_rebate'))
