@@ -24,6 +24,8 @@ ROWS = """
     FROM range(1, 31) r(i);
 """
 
+LOCAL_DATE = "cast(timezone('Asia/Shanghai', created_at) as date)"
+
 
 def suite(expectations, **extra):
     data = {
@@ -267,3 +269,44 @@ def test_validation_time(db):
     per_run = (time.perf_counter() - t) / 3
     print(f"validation of {len(GOOD_SUITE)} expectations: {per_run:.3f} s")
     assert per_run < 2
+
+
+@pytest.mark.parametrize(
+    "partition",
+    [
+        PartitionFilter("created_at", value="2024-01-02", expression=LOCAL_DATE),
+        PartitionFilter("created_at", values=("2024-01-02",), expression=LOCAL_DATE),
+        PartitionFilter("created_at", start="2024-01-02", end="2024-01-03", expression=LOCAL_DATE),
+    ],
+)
+def test_partition_expression_keeps_every_row_of_the_local_day(db, partition):
+    # UTC timestamps on both sides of Shanghai midnight (UTC+8): the column range added for
+    # speed must not drop rows whose local date is the partition's but UTC date is not
+    add_bad_rows(
+        db,
+        """
+        CREATE TABLE raw.events AS SELECT * FROM (VALUES
+            (1, TIMESTAMPTZ '2024-01-01 15:59:59+00'),  -- 2024-01-01 23:59:59 local: out
+            (2, TIMESTAMPTZ '2024-01-01 16:00:00+00'),  -- 2024-01-02 00:00 local: in
+            (3, TIMESTAMPTZ '2024-01-02 15:59:59+00'),  -- 2024-01-02 23:59:59 local: in
+            (4, TIMESTAMPTZ '2024-01-02 16:00:00+00')   -- 2024-01-03 00:00 local: out
+        ) AS t(event_id, created_at);
+        """,
+    )
+    events = parse_suite(
+        {
+            "asset": ["raw", "events"],
+            "table": "raw.events",
+            "severity": "error",
+            "partition_column": "created_at",
+            "partition_expression": LOCAL_DATE,
+            "expectations": [
+                {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 2}},
+                {"type": "expect_column_values_to_be_in_set",
+                 "kwargs": {"column": "event_id", "value_set": [2, 3]}},
+            ],
+        },
+        Path("events.yml"),
+    )
+    outcome = validate_table(db, events, partition=partition)
+    assert outcome.success, [e.to_dict() for e in outcome.expectations]

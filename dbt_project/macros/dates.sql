@@ -51,6 +51,35 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#
+    The whole calendar months that the business-date window touches, on a date column (a
+    business date, or a month's first day): for models aggregated by month, which rebuild a
+    touched month whole. `true` when no window is set.
+#}
+{% macro business_month_window(date_column) -%}
+    {%- set start_date, end_date = business_date_bounds() -%}
+    {%- if start_date is none and end_date is none -%}
+        true
+    {%- else -%}
+        (
+        {%- if start_date is not none %} {{ date_column }} >= {{ month_start("cast('" ~ start_date ~ "' as date)") }}{% endif -%}
+        {%- if start_date is not none and end_date is not none %} and{% endif -%}
+        {%- if end_date is not none %} {{ date_column }} <= cast({{ dbt.last_day("cast('" ~ end_date ~ "' as date)", 'month') }} as date){% endif %}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The window condition at a model's window grain (meta.window_grain: 'day', the default, or 'month'). -#}
+{% macro window_condition(date_column, grain='day') -%}
+    {%- if grain == 'month' -%}
+        {{ business_month_window(date_column) }}
+    {%- elif grain == 'day' -%}
+        {{ business_date_window(date_column) }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error('window_grain must be day or month, not ' ~ grain) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The window's [start_date, end_date] (either may be none) as business_date_window reads it. -#}
 {% macro business_date_bounds() -%}
     {%- set start_date = var('start_date', none) -%}
@@ -64,16 +93,18 @@
 
 {#
     Pre-hook of the incremental models: delete the rows of the build's business-date window
-    (on the model's meta.window_column) before the model appends them again; `also` is an SQL
+    (on the model's meta.window_column, widened to whole months when meta.window_grain is
+    'month') before the model appends them again; `also` is an SQL
     condition for rows replaced whole at every build. Nothing on a first or --full-refresh build.
 #}
 {% macro delete_window_rows(also=none) -%}
     {%- if is_incremental() -%}
-        {%- set window_column = (config.get('meta') or {}).get('window_column') -%}
+        {%- set meta = config.get('meta') or {} -%}
+        {%- set window_column = meta.get('window_column') -%}
         {%- if not window_column -%}
             {{ exceptions.raise_compiler_error(this ~ ': delete_window_rows needs meta.window_column') }}
         {%- endif -%}
-        delete from {{ this }} where {{ business_date_window(window_column) }}
+        delete from {{ this }} where {{ window_condition(window_column, meta.get('window_grain') or 'day') }}
         {%- if also %} or ({{ also }}){% endif %}
     {%- endif -%}
 {%- endmacro %}

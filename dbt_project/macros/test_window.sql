@@ -27,7 +27,8 @@
 {% macro tested_model_window() -%}
     {%- if not execute or not model.attached_node -%}{{ return('') }}{%- endif -%}
     {%- set node = graph.nodes.get(model.attached_node) -%}
-    {%- set column = (node.config.meta or {}).get('window_column') if node else none -%}
+    {%- set meta = (node.config.meta or {}) if node else {} -%}
+    {%- set column = meta.get('window_column') -%}
     {%- if not column or business_date_bounds() == [none, none] -%}{{ return('') }}{%- endif -%}
-    {{ return(business_date_window(column) | trim) }}
+    {{ return(window_condition(column, meta.get('window_grain') or 'day') | trim) }}
 {%- endmacro %}

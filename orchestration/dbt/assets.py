@@ -9,8 +9,8 @@ because the dbt process holds the DuckDB file while it runs.
 |---|---|---|
 | `dbt_reference` | seeds, `staging/reference` views | none |
 | `dbt_staging` | the feed staging models (views; online order and POS lines incremental) | daily |
-| `dbt_intermediate` | `intermediate` (sales lines incremental, see dbt_project.yml) | daily |
-| `dbt_marts` | marts and dimensions (full tables, rebuilt every run: a few seconds) | none |
+| `dbt_intermediate` | `intermediate` (incremental channel lines and monthly aggregates) | daily |
+| `dbt_marts` | marts and dimensions (full tables, from the monthly aggregates: seconds) | none |
 
 A daily definition's run gets its partition window (one day, or a whole range in one run:
 BackfillPolicy.single_run) in the environment variables WAREHOUSE_WINDOW_START / _END (read by

@@ -163,17 +163,40 @@ class PartitionFilter:
     def sql(self) -> str:
         col = f"({self.expression})" if self.expression else _quote_ident(self.column)
         if self.value is not None:
-            return f"{col} = {_quote_literal(self.value)}"
-        if self.values is not None:
-            return f"{col} IN ({', '.join(_quote_literal(v) for v in self.values)})"
+            condition = f"{col} = {_quote_literal(self.value)}"
+        elif self.values is not None:
+            condition = f"{col} IN ({', '.join(_quote_literal(v) for v in self.values)})"
+        else:
+            conds = []
+            if self.start is not None:
+                conds.append(f"{col} >= {_quote_literal(self.start)}")
+            if self.end is not None:
+                conds.append(f"{col} < {_quote_literal(self.end)}")
+            if not conds:
+                raise ValueError("empty partition filter")
+            condition = " AND ".join(conds)
+        return " AND ".join([condition, *self._column_range()])
+
+    def _column_range(self) -> list[str]:
+        """With an expression (a local date computed from a timestamp column): the column itself
+        within a day of the window. The expression can only be computed row by row, over the
+        whole table; a plain range on the column lets DuckDB skip every row group whose min/max
+        lie outside it (a one-day check on 30M raw rows: 14 s -> 0.1 s). A local date is never
+        more than a day from the timestamp's own date, so no row of the partition is left out.
+        """
+        if not self.expression:
+            return []
+        days = sorted(self.values) if self.values else [self.value] if self.value else []
+        low = days[0] if days else self.start
+        col = _quote_ident(self.column)
         conds = []
-        if self.start is not None:
-            conds.append(f"{col} >= {_quote_literal(self.start)}")
-        if self.end is not None:
-            conds.append(f"{col} < {_quote_literal(self.end)}")
-        if not conds:
-            raise ValueError("empty partition filter")
-        return " AND ".join(conds)
+        if low is not None:
+            conds.append(f"{col} >= CAST({_quote_literal(low)} AS TIMESTAMP) - INTERVAL 1 DAY")
+        if days:
+            conds.append(f"{col} < CAST({_quote_literal(days[-1])} AS TIMESTAMP) + INTERVAL 2 DAY")
+        elif self.end is not None:
+            conds.append(f"{col} < CAST({_quote_literal(self.end)} AS TIMESTAMP) + INTERVAL 1 DAY")
+        return conds
 
     def label(self) -> str:
         if self.value is not None:

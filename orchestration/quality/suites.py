@@ -16,7 +16,8 @@ Format (see expectations/README.md):
     partition_column: order_date          # optional; a partitioned run validates its rows only
     partition_expression: cast(timezone('Asia/Shanghai', created_at) as date)
                                           # optional; the partition's date when no column holds
-                                          # it as is (filtered instead of partition_column)
+                                          # it as is (filtered on, plus partition_column, a date
+                                          # or timestamp, within a day of the window)
     name: raw_online_order_lines          # optional check name; default gx_<schema>_<table>
     description: Order lines as delivered by the shop back-ends.
     expectations:

@@ -4,9 +4,10 @@
 -- since a store-month is a store with sales in that month).
 with
 
-lines as (
+channel_months as (
 
-    select * from {{ ref('int_sales_lines_unioned') }}
+    -- the sales lines aggregated per month x channel x line_type (distinct counts on sale lines)
+    select * from {{ ref('int_channel_months_aggregated') }}
 
 ),
 
@@ -28,12 +29,12 @@ monthly as (
         sum(rebates) as rebates,
         sum(net_sales) as net_sales,
         sum(cogs) as cogs,
-        sum(net_units) as units,
-        count(distinct case when line_type = 'sale' then order_id end) as orders,
-        count(distinct case when line_type = 'sale' then customer_id end) as customers,
-        count(distinct case when line_type = 'sale' then store_id end) as active_stores,
-        count(distinct case when line_type = 'sale' then distributor_id end) as active_distributors
-    from lines
+        sum(units) as units,
+        sum(orders) as orders,
+        sum(customers) as customers,
+        sum(active_stores) as active_stores,
+        sum(active_distributors) as active_distributors
+    from channel_months
     group by month, channel_group, channel
 
 ),

@@ -8,14 +8,16 @@ with
 
 lines as (
 
+    -- summed per day first: the three period types then read a few thousand rows each
     select
         business_date,
         coalesce(product_line, 'unallocated') as product_line,
-        gross_sales,
-        net_sales,
-        cogs,
-        net_units
+        sum(gross_sales) as gross_sales,
+        sum(net_sales) as net_sales,
+        sum(cogs) as cogs,
+        sum(net_units) as net_units
     from {{ ref('int_sales_lines_unioned') }}
+    group by business_date, coalesce(product_line, 'unallocated')
 
 ),
 

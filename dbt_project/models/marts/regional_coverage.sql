@@ -22,9 +22,11 @@
 ] %}
 with
 
-lines as (
+location_months as (
 
-    select * from {{ ref('int_sales_lines_unioned') }}
+    -- the sales lines aggregated per month x place x channel group x store x distributor x
+    -- line type: a period is a set of whole months
+    select * from {{ ref('int_location_months_aggregated') }}
 
 ),
 
@@ -60,7 +62,8 @@ targets as (
 
 bounds as (
 
-    select min(business_date) as first_date, max(business_date) as last_date from lines
+    select min(first_business_date) as first_date, max(last_business_date) as last_date
+    from location_months
 
 ),
 
@@ -120,15 +123,15 @@ scaffold as (
 
 ),
 
-lines_in_periods as (
+months_in_periods as (
 
     select
         periods_bounded.period_type,
         periods_bounded.period_start,
-        lines.*
-    from lines
+        location_months.*
+    from location_months
     inner join periods_bounded
-        on lines.business_date between periods_bounded.period_start and periods_bounded.period_end
+        on location_months.month between periods_bounded.period_start and periods_bounded.period_end
 
 ),
 
@@ -146,7 +149,7 @@ sales as (
             as active_stores,
         count(distinct case when channel_group = 'distributor' and line_type = 'sale' then distributor_id end)
             as active_distributors
-    from lines_in_periods
+    from months_in_periods
     where {{ level.where }}
     group by period_type, period_start, {{ level.region }}, {{ level.tier }}
     {% if not loop.last %}union all{% endif %}
@@ -157,16 +160,16 @@ sales as (
 covered_cities as (
 
     select distinct
-        lines_in_periods.period_type,
-        lines_in_periods.period_start,
+        months_in_periods.period_type,
+        months_in_periods.period_start,
         cities.city_code,
         cities.region,
         cast(cities.city_tier as {{ dbt.type_string() }}) as city_tier
-    from lines_in_periods
+    from months_in_periods
     inner join cities
-        on lines_in_periods.city_code = cast(cities.city_code as {{ dbt.type_string() }})
-    where lines_in_periods.line_type = 'sale'
-        and lines_in_periods.channel_group in ('store', 'distributor')
+        on months_in_periods.city_code = cast(cities.city_code as {{ dbt.type_string() }})
+    where months_in_periods.line_type = 'sale'
+        and months_in_periods.channel_group in ('store', 'distributor')
 
 ),
 
