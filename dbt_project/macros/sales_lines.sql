@@ -28,3 +28,12 @@
         as decimal(18, 2)
     )
 {%- endmacro %}
+
+{#
+    Which sales lines a monthly aggregate (int_*_months_aggregated) reads in a build: the whole
+    months that the window touches, and every allocated distributor rebate, which is rebuilt
+    whole at each build (dbt_project.yml). Their pre-hook deletes the same rows.
+#}
+{% macro window_months_and_rebates(date_column='business_date', type_column='line_type') -%}
+    ({{ business_month_window(date_column) }} or {{ type_column }} in ('rebate', 'extra_rebate'))
+{%- endmacro %}

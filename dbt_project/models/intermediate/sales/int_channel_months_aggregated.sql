@@ -2,15 +2,13 @@
 -- channel_performance reports, so that the mart reads a few thousand rows instead of every
 -- sales line. Distinct counts (orders, customers, active stores and distributors) are taken on
 -- sale lines and are exact per month: each month is aggregated whole.
--- Incremental by month (dbt_project.yml): a build re-aggregates every month its window
--- touches, and the allocated rebates, which are rebuilt whole at every build.
+-- Incremental by month (dbt_project.yml, macro window_months_and_rebates).
 with
 
 lines as (
 
     select * from {{ ref('int_sales_lines_unioned') }}
-    where {{ business_month_window('business_date') }}
-        or line_type in ('rebate', 'extra_rebate')
+    where {{ window_months_and_rebates() }}
 
 ),
 

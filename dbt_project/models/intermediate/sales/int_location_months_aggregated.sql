@@ -3,15 +3,13 @@
 -- that the mart reads a few hundred thousand rows instead of every sales line (a quarter or
 -- a year is a set of whole months; distinct stores, distributors and cities over a period are
 -- the distinct values over its months' rows).
--- Incremental by month (dbt_project.yml): a build re-aggregates every month its window
--- touches, and the allocated rebates, which are rebuilt whole at every build.
+-- Incremental by month (dbt_project.yml, macro window_months_and_rebates).
 with
 
 lines as (
 
     select * from {{ ref('int_sales_lines_unioned') }}
-    where {{ business_month_window('business_date') }}
-        or line_type in ('rebate', 'extra_rebate')
+    where {{ window_months_and_rebates() }}
 
 ),
 
