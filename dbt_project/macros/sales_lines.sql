@@ -30,10 +30,19 @@
 {%- endmacro %}
 
 {#
-    Which sales lines a monthly aggregate (int_*_months_aggregated) reads in a build: the whole
-    months that the window touches, and every allocated distributor rebate, which is rebuilt
-    whole at each build (dbt_project.yml). Their pre-hook deletes the same rows.
+    Which sales lines an aggregate (int_*_aggregated) reads in a build: the lines of its
+    window at its grain ('day', or 'month': the whole months the window touches), and every
+    allocated distributor rebate, which is rebuilt whole at each build (dbt_project.yml). Their
+    pre-hook (delete_window_rows) deletes the same rows.
 #}
-{% macro window_months_and_rebates(date_column='business_date', type_column='line_type') -%}
-    ({{ business_month_window(date_column) }} or {{ type_column }} in ('rebate', 'extra_rebate'))
+{% macro window_and_rebates(grain='day', date_column='business_date', type_column='line_type') -%}
+    ({{ window_condition(date_column, grain) }} or {{ type_column }} in ('rebate', 'extra_rebate'))
+{%- endmacro %}
+
+{#- The primary key of an aggregate: its grain's values joined by '|', nulls as ''. -#}
+{% macro grain_key(columns) -%}
+    {%- for column in columns -%}
+        coalesce(cast({{ column }} as {{ dbt.type_string() }}), '')
+        {%- if not loop.last %} || '|' || {% endif -%}
+    {%- endfor -%}
 {%- endmacro %}

@@ -8,7 +8,7 @@ with
 
 lines as (
 
-    -- summed per day first: the three period types then read a few thousand rows each
+    -- the sales lines summed per day and product line
     select
         business_date,
         coalesce(product_line, 'unallocated') as product_line,
@@ -16,7 +16,7 @@ lines as (
         sum(net_sales) as net_sales,
         sum(cogs) as cogs,
         sum(net_units) as net_units
-    from {{ ref('int_sales_lines_unioned') }}
+    from {{ ref('int_sales_days_aggregated') }}
     group by business_date, coalesce(product_line, 'unallocated')
 
 ),

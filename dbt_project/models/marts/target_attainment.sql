@@ -19,7 +19,8 @@ with
 
 lines as (
 
-    select * from {{ ref('int_sales_lines_unioned') }}
+    -- the sales lines summed per day and scope dimensions
+    select * from {{ ref('int_sales_days_aggregated') }}
 
 ),
 

@@ -2,13 +2,13 @@
 -- channel_performance reports, so that the mart reads a few thousand rows instead of every
 -- sales line. Distinct counts (orders, customers, active stores and distributors) are taken on
 -- sale lines and are exact per month: each month is aggregated whole.
--- Incremental by month (dbt_project.yml, macro window_months_and_rebates).
+-- Incremental by month (dbt_project.yml, macro window_and_rebates).
 with
 
 lines as (
 
     select * from {{ ref('int_sales_lines_unioned') }}
-    where {{ window_months_and_rebates() }}
+    where {{ window_and_rebates('month') }}
 
 ),
 
@@ -37,7 +37,6 @@ aggregated as (
 )
 
 select
-    cast(month as {{ dbt.type_string() }}) || '|' || channel_group || '|' || channel || '|'
-        || line_type as channel_month_id,
+    {{ grain_key(['month', 'channel_group', 'channel', 'line_type']) }} as channel_month_id,
     *
 from aggregated

@@ -3,13 +3,13 @@
 -- that the mart reads a few hundred thousand rows instead of every sales line (a quarter or
 -- a year is a set of whole months; distinct stores, distributors and cities over a period are
 -- the distinct values over its months' rows).
--- Incremental by month (dbt_project.yml, macro window_months_and_rebates).
+-- Incremental by month (dbt_project.yml, macro window_and_rebates).
 with
 
 lines as (
 
     select * from {{ ref('int_sales_lines_unioned') }}
-    where {{ window_months_and_rebates() }}
+    where {{ window_and_rebates('month') }}
 
 ),
 
@@ -34,11 +34,7 @@ aggregated as (
 )
 
 select
-    {%- set key_parts = ['month', 'region', 'city_tier', 'city_code', 'channel_group', 'store_id',
-                         'distributor_id', 'line_type'] %}
-    {% for part in key_parts -%}
-    coalesce(cast({{ part }} as {{ dbt.type_string() }}), '') {%- if not loop.last %} || '|' || {% endif %}
-    {% endfor -%}
-        as location_month_id,
+    {{ grain_key(['month', 'region', 'city_tier', 'city_code', 'channel_group', 'store_id',
+                  'distributor_id', 'line_type']) }} as location_month_id,
     *
 from aggregated

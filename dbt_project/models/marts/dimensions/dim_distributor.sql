@@ -17,9 +17,9 @@ sales as (
 
     select
         distributor_id,
-        min(business_date) as first_sale_date,
-        max(business_date) as last_sale_date
-    from {{ ref('int_sales_lines_unioned') }}
+        min(first_business_date) as first_sale_date,
+        max(last_business_date) as last_sale_date
+    from {{ ref('int_location_months_aggregated') }}
     where channel_group = 'distributor' and line_type = 'sale'
     group by distributor_id
 
