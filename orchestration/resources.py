@@ -9,8 +9,11 @@ Resource keys used across the code location:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 
@@ -38,8 +41,24 @@ class ServingResource(ConfigurableResource):
         return Path(self.serving_db)
 
 
+class WarehouseDuckDBResource(DuckDBResource):
+    """dagster-duckdb's resource, with a connection that is closed even when the block raises.
+
+    dagster-duckdb (0.29) closes it only after a block that succeeded: after an error the file
+    stayed locked until garbage collection, and the next step's dbt process could not open it.
+    """
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().get_connection() as connection:
+            try:
+                yield connection
+            finally:
+                connection.close()  # closing twice (here, then dagster-duckdb) is harmless
+
+
 def duckdb_resource(settings: Settings) -> DuckDBResource:
-    return DuckDBResource(
+    return WarehouseDuckDBResource(
         database=str(settings.warehouse_db),
         connection_config={
             "memory_limit": settings.duckdb_memory_limit,

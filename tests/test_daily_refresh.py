@@ -6,6 +6,8 @@ full first (the reference). Then, through Dagster's own APIs:
 - re-running one day leaves every mart identical, cell for cell;
 - a backfill of a month (one run over the range) after that month's intermediate rows were
   lost gives the same intermediate tables and marts as the full rebuild;
+- incremental tables missing from the warehouse (a model added since) are created whole by a
+  one-day run;
 - the file-arrival sensor requests exactly the partitions a new file touches (a re-delivered
   refund file: its day; a POS file holding an earlier day's rows: both days; a corrected
   distributor workbook: its month, then the days of the month downstream), and the run for a
@@ -135,6 +137,18 @@ def test_month_backfill_in_one_run_equals_full_rebuild(warehouse):
     partitions = {e.partition for e in result.get_asset_materialization_events()
                   if e.asset_key == AssetKey(["intermediate", "int_sales_lines_checked"])}
     assert len(partitions) == 31  # one run, every day of the month
+    assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
+    assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
+
+
+def test_a_new_incremental_model_is_complete_after_its_first_daily_run(warehouse):
+    # a model added to a running warehouse (here: its tables dropped) is created by the next
+    # one-day run: with the whole history, not just that day
+    with duckdb.connect(str(warehouse["db"])) as conn:
+        for name in ("int_channel_months_aggregated", "int_store_sales_lines"):
+            conn.execute(f"DROP TABLE intermediate.{name}")
+        conn.execute("DROP TABLE staging.stg_online__order_lines")
+    run_daily(warehouse["instance"], partition_key="2024-02-10")
     assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
     assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
 

@@ -80,6 +80,20 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#
+    The rows an incremental model reads in a build: the window (at the model's grain) when it
+    updates its table, everything when it creates the table (first build, --full-refresh).
+    A model added to a running warehouse is thus complete after its first daily run, instead
+    of holding that one day.
+#}
+{% macro incremental_window(date_column, grain='day') -%}
+    {%- if is_incremental() -%}
+        {{ window_condition(date_column, grain) }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The window's [start_date, end_date] (either may be none) as business_date_window reads it. -#}
 {% macro business_date_bounds() -%}
     {%- set start_date = var('start_date', none) -%}

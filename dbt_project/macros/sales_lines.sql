@@ -36,7 +36,7 @@
     pre-hook (delete_window_rows) deletes the same rows.
 #}
 {% macro window_and_rebates(grain='day', date_column='business_date', type_column='line_type') -%}
-    ({{ window_condition(date_column, grain) }} or {{ type_column }} in ('rebate', 'extra_rebate'))
+    ({{ incremental_window(date_column, grain) }} or {{ type_column }} in ('rebate', 'extra_rebate'))
 {%- endmacro %}
 
 {#- The primary key of an aggregate: its grain's values joined by '|', nulls as ''. -#}

@@ -10,7 +10,7 @@ with
 sell_in as (
 
     select * from {{ ref('stg_distributor__sell_in_lines') }}
-    where {{ business_date_window('business_date') }}
+    where {{ incremental_window('business_date') }}
 
 ),
 

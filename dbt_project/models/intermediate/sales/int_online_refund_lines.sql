@@ -8,7 +8,7 @@ with
 refunds as (
 
     select * from {{ ref('stg_online__refunds') }}
-    where {{ business_date_window('refund_date') }}
+    where {{ incremental_window('refund_date') }}
 
 ),
 

@@ -12,7 +12,7 @@ with
 order_lines as (
 
     select * from {{ ref('stg_online__order_lines') }}
-    where {{ business_date_window('order_date') }}
+    where {{ incremental_window('order_date') }}
 
 ),
 

@@ -13,14 +13,14 @@ with
 shopee as (
 
     select * from {{ ref('stg_overseas__shopee_order_lines') }}
-    where {{ business_date_window('business_date') }}
+    where {{ incremental_window('business_date') }}
 
 ),
 
 lazada as (
 
     select * from {{ ref('stg_overseas__lazada_order_items') }}
-    where {{ business_date_window('business_date') }}
+    where {{ incremental_window('business_date') }}
 
 ),
 

@@ -8,7 +8,7 @@ with
 pos_lines as (
 
     select * from {{ ref('stg_store__pos_lines') }}
-    where {{ business_date_window('business_date') }}
+    where {{ incremental_window('business_date') }}
 
 ),
 

@@ -43,5 +43,5 @@ select * from renamed
 -- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
 -- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
 -- window alone is the same as deduping everything.
-where {{ business_date_window('order_date') }}
+where {{ incremental_window('order_date') }}
 qualify {{ latest_delivery_rank('order_date, order_id, line_no') }} = 1
