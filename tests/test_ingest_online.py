@@ -84,6 +84,64 @@ def test_malformed_orders_go_to_quarantine_with_field_and_reason(conn, raw_dir):
     assert_reconciles(conn, result)
 
 
+def test_malformed_lines_and_arrays_keep_their_line_numbers(conn, raw_dir):
+    no_lines = {k: v for k, v in order("TM3").items() if k != "lines"}
+    write_online_orders(
+        raw_dir,
+        [
+            order("TM1"),
+            "",  # blank: not a record, but it still counts as a line
+            "   ",  # whitespace only: a record that is not JSON
+            "[1, 2]",  # valid JSON, not an object
+            ' {"order_id": "TM2"}',  # an object after a space: not read as one
+            no_lines,
+            order("TM4") | {"lines": "abc"},
+            order("TM5") | {"lines": None},
+            order("TM6", [5, order_line(2)]),
+            order("TM7", [None]),
+            order("TM8", [order_line(1, quantity="x"), order_line(2, unit_price="y")]),
+            order("TM9", [order_line(1), order_line(2)]),
+            order("TM10", platform="\u3000"),  # an ideographic space is blank too
+        ],
+    )
+
+    result = load_online_orders(conn, raw_dir)
+
+    assert quarantined(conn, "online_order_lines") == [
+        (3, "<record>", "not a JSON object"),
+        (4, "<record>", "not a JSON object"),
+        (5, "<record>", "not a JSON object"),
+        (6, "lines", "missing or not an array"),
+        (7, "lines", "missing or not an array"),
+        (8, "lines", "missing or not an array"),
+        (9, "lines", "element is not a JSON object"),
+        (10, "lines", "element is not a JSON object"),
+        # errors of several lines of an order are listed in the order of its lines
+        (11, "quantity", 'cannot read "x" as a whole number (also: unit_price)'),
+        (13, "platform", "missing value"),
+    ]  # fmt: skip
+    assert conn.execute(
+        "SELECT order_id, line_no, _source_row FROM raw.online_order_lines ORDER BY ALL"
+    ).fetchall() == [("TM1", 1, 1), ("TM9", 1, 12), ("TM9", 2, 12)]
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (12, 2, 10)
+    assert_reconciles(conn, result)
+
+
+def test_quarantined_crlf_records_are_kept_as_delivered_without_the_cr(conn, raw_dir):
+    path = raw_dir / "online" / "jd" / "jd_orders_20230101.jsonl"
+    path.parent.mkdir(parents=True)
+    bad = json.dumps(order("JD2", platform="jd", coupon_amount="many"), ensure_ascii=False)
+    lines = [json.dumps(order("JD1", platform="jd")), "", bad]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+
+    result = load_online_orders(conn, raw_dir)
+
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert conn.execute("SELECT _source_row, raw_record FROM raw.quarantine").fetchall() == [
+        (3, bad)
+    ]
+
+
 def test_reloading_a_file_replaces_its_rows(conn, raw_dir):
     path = write_online_orders(raw_dir, [order("TM1"), "{bad"])
     first = load_online_orders(conn, raw_dir)
@@ -114,8 +172,9 @@ def test_the_same_content_under_another_name_lands_twice(conn, raw_dir):
 
 def test_extra_keys_are_reported_not_loaded(conn, raw_dir):
     write_online_orders(raw_dir, [order("TM1", [order_line(gift=True)], note="vip")])
+    write_online_orders(raw_dir, [order("TM2")], day="20230102")  # no extra key in this one
     result = load_online_orders(conn, raw_dir)
-    assert result.rows_loaded == 1
+    assert result.rows_loaded == 2
     assert result.extra_columns == {"lines.gift": [FILE], "note": [FILE]}
 
 

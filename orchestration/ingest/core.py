@@ -6,6 +6,7 @@ A feed loader only has to *stage* its files: put every source record into the te
     _source_file VARCHAR   path relative to RAW_DIR
     _source_row  BIGINT    row in the file (several stage rows may share it: JSONL order lines)
     _raw_record  VARCHAR   the record as delivered, or NULL to rebuild it from the text columns
+                           (or to take it from the stager's raw records table, see StageInfo)
     _error_field VARCHAR   set when the record failed before typing (bad JSON, missing column...)
     _error_reason VARCHAR
 
@@ -28,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from orchestration.ingest.files import is_ignored, list_feed_files, relative_path
+from orchestration.ingest.files import is_ignored, list_feed_files
 from orchestration.ingest.tables import (
     DATE,
     DECIMAL,
@@ -70,9 +71,17 @@ class SourceFile:
 
 @dataclass
 class StageInfo:
-    """What staging learned beyond the rows: columns a file has that the table doesn't."""
+    """What staging learned beyond the rows: columns a file has that the table doesn't.
+
+    A stager whose records are long (a JSON line) may keep them as delivered in a temp table
+    of its own, named in `raw_records` (_source_file, _source_row, _raw_record, one row per
+    source row), and leave the stage's `_raw_record` NULL: only quarantined records need them,
+    and a copy in the stage costs time and memory (for JSONL, one copy per order line).
+    `run_load` drops that table with its own.
+    """
 
     extra_columns: dict[str, list[str]] = field(default_factory=dict)  # column -> files
+    raw_records: str | None = None
 
     def add_extra(self, column: str, relative: str) -> None:
         self.extra_columns.setdefault(column, []).append(relative)
@@ -222,22 +231,49 @@ def _unreadable_value_error(column: RawColumn) -> str:
     )
 
 
-def _build_typed_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
-    """`ingest_typed`: the stage typed column by column, with each row's list of errors."""
-    typed_columns = ", ".join(
-        f"{typed_expression(c, quote(c.name))} AS {_typed_name(c)}" for c in table.columns
-    )
+def _value_is_fine(column: RawColumn) -> str | None:
+    """SQL true when the column gives the row no error; None when it never does.
+
+    Only a shortcut: a row for which it isn't true gets its errors built (maybe none). It is
+    much cheaper than building them for every row: a typed value implies the text was there
+    and readable, and text that starts with a visible ASCII character is not blank, which a
+    string comparison tells without the copy that trim makes.
+    """
+    raw = quote(column.name)
+    blank = f"nullif(trim({raw}), '') IS NULL"
+    if column.parse == TEXT:
+        starts_visible = f"({raw} >= '!' AND {raw} < chr(128))"
+        return f"({starts_visible} OR NOT {blank})" if column.required else None
+    typed = f"{_typed_name(column)} IS NOT NULL"
+    return typed if column.required else f"({typed} OR {blank})"
+
+
+def _errors_expression(table: RawTable) -> str:
+    """SQL giving the row's list of {field, reason}, in the order they are reported."""
     # a value that is there but unreadable says more than a missing one: it is reported first
     column_errors = ", ".join(
         [_unreadable_value_error(c) for c in table.columns if c.parse != TEXT]
         + [_missing_value_error(c) for c in table.columns if c.required]
     )
-    # a record that failed before typing has nothing worth typing: report that failure only
-    errors = (
+    checks = [check for c in table.columns if (check := _value_is_fine(c)) is not None]
+    all_fine = " AND ".join(checks) or "true"
+    # A record that failed before typing has nothing worth typing: report that failure only.
+    # The list of errors is built only for rows that may have one: building it for every row
+    # was a third of the cost of typing.
+    return (
         "CASE WHEN _error_field IS NOT NULL "
         "THEN [{'field': _error_field, 'reason': _error_reason}] "
+        f"WHEN {all_fine} THEN [] "
         f"ELSE list_filter([{column_errors}], lambda e: e IS NOT NULL) END"
     )
+
+
+def _build_typed_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    """`ingest_typed`: the stage typed column by column, with each row's list of errors."""
+    typed_columns = ", ".join(
+        f"{typed_expression(c, quote(c.name))} AS {_typed_name(c)}" for c in table.columns
+    )
+    errors = _errors_expression(table)
     output_columns = ", ".join(f"{_typed_name(c)} AS {quote(c.name)}" for c in table.columns)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {TYPED} AS
@@ -260,7 +296,7 @@ def _build_rejected_table(conn: duckdb.DuckDBPyConnection, file_checks: Sequence
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {REJECTED} AS
         WITH row_errors AS (
-            SELECT t._source_file, t._source_row,
+            SELECT t._source_file, t._source_row, t.rowid AS typed_row,
                    CASE WHEN r._source_file IS NULL THEN t._errors
                         ELSE list_append(t._errors, {{'field': r.field, 'reason': r.reason}})
                    END AS errors
@@ -269,8 +305,9 @@ def _build_rejected_table(conn: duckdb.DuckDBPyConnection, file_checks: Sequence
                 USING (_source_file)
             WHERE len(t._errors) > 0 OR r._source_file IS NOT NULL
         ), per_record AS (
-            -- several stage rows may share a source row (JSONL order lines)
-            SELECT _source_file, _source_row, flatten(list(errors)) AS errors
+            -- several stage rows may share a source row (JSONL order lines): their errors are
+            -- listed in stage order, whichever thread aggregated them
+            SELECT _source_file, _source_row, flatten(list(errors ORDER BY typed_row)) AS errors
             FROM row_errors GROUP BY _source_file, _source_row
         )
         SELECT _source_file, _source_row, errors[1].field AS field,
@@ -286,6 +323,16 @@ def _raw_record_expression(table: RawTable) -> str:
     """The record as delivered, or rebuilt as JSON from the staged text of each column."""
     members = ", ".join(f"{sql_string(c.name)}: {quote(c.name)}" for c in table.columns)
     return f"coalesce(rtrim(_raw_record, chr(13)), to_json({{{members}}})::VARCHAR)"
+
+
+def _rejected_stage_sql(raw_records: str | None) -> str:
+    """The stage rows of rejected records, with the record as delivered where there is one."""
+    rejected = f"{STAGE} SEMI JOIN {REJECTED} USING (_source_file, _source_row)"
+    if raw_records is None:
+        return f"SELECT * FROM {rejected}"
+    return f"""SELECT s.* REPLACE (coalesce(s._raw_record, r._raw_record) AS _raw_record)
+        FROM (SELECT * FROM {rejected}) AS s
+        LEFT JOIN {raw_records} AS r USING (_source_file, _source_row)"""
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -305,7 +352,11 @@ def _register_files(conn: duckdb.DuckDBPyConnection, files: Sequence[SourceFile]
 
 
 def _replace_rows(
-    conn: duckdb.DuckDBPyConnection, table: RawTable, loaded_at: datetime, batch_id: str
+    conn: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    loaded_at: datetime,
+    batch_id: str,
+    raw_records: str | None = None,
 ) -> None:
     target = f"{RAW_SCHEMA}.{quote(table.name)}"
     quarantine = f"{RAW_SCHEMA}.{QUARANTINE_TABLE}"
@@ -332,7 +383,7 @@ def _replace_rows(
         FROM {REJECTED} AS r
         JOIN (SELECT _source_file, _source_row,
                      any_value({_raw_record_expression(table)}) AS raw_record
-              FROM {STAGE} SEMI JOIN {REJECTED} USING (_source_file, _source_row)
+              FROM ({_rejected_stage_sql(raw_records)})
               GROUP BY ALL) AS s
         USING (_source_file, _source_row)""",
         {"loaded_at": loaded_at, "batch": batch_id},
@@ -401,8 +452,8 @@ def _whole_file_rejections(conn: duckdb.DuckDBPyConnection, table: RawTable) -> 
     return dict(rows)
 
 
-def _drop_temp_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    for name in (STAGE, TYPED, REJECTED, FILES, FILE_REJECTS, COUNTS):
+def _drop_temp_tables(conn: duckdb.DuckDBPyConnection, *others: str) -> None:
+    for name in (STAGE, TYPED, REJECTED, FILES, FILE_REJECTS, COUNTS, *others):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
@@ -417,19 +468,21 @@ def _write_chunk(
 ) -> None:
     _register_files(conn, files)
     info = stager(conn, table, files)
-    _build_typed_table(conn, table)
-    _build_rejected_table(conn, file_checks)
-    conn.execute("BEGIN TRANSACTION")
+    stager_tables = [info.raw_records] if info.raw_records else []
     try:
-        _replace_rows(conn, table, loaded_at, result.batch_id)
-        counts = _log_and_reconcile(conn, table, loaded_at, result.batch_id)
-        rejected = _whole_file_rejections(conn, table)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        _build_typed_table(conn, table)
+        _build_rejected_table(conn, file_checks)
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            _replace_rows(conn, table, loaded_at, result.batch_id, info.raw_records)
+            counts = _log_and_reconcile(conn, table, loaded_at, result.batch_id)
+            rejected = _whole_file_rejections(conn, table)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     finally:
-        _drop_temp_tables(conn)
+        _drop_temp_tables(conn, *stager_tables)
     result.files += len(counts)
     for _, read, loaded, quarantined in counts:
         result.rows_read += read
@@ -448,16 +501,19 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _describe(raw_dir: Path, path: Path) -> SourceFile | None:
-    relative = relative_path(raw_dir, path)  # raises if the file is outside raw_dir
+def _describe(resolved_raw_dir: Path, path: Path) -> SourceFile | None:
+    # The lineage name as files.relative_path gives it, resolving the file once and the raw
+    # dir once per load: resolving both for every file took a third of this step.
+    resolved = Path(path).resolve()
+    relative = resolved.relative_to(resolved_raw_dir).as_posix()  # raises if outside raw_dir
     if is_ignored(relative):
         return None
-    resolved = Path(path).resolve()
     return SourceFile(resolved, relative, sha256_of(resolved), resolved.stat().st_size)
 
 
 def describe_files(raw_dir: Path, paths: Sequence[Path]) -> list[SourceFile]:
-    described = (_describe(raw_dir, path) for path in paths)
+    resolved_raw_dir = Path(raw_dir).resolve()
+    described = (_describe(resolved_raw_dir, path) for path in paths)
     return [source for source in described if source is not None]
 
 

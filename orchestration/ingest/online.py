@@ -1,8 +1,8 @@
 """Online shop back-end exports (JSON Lines): orders with nested lines, and refunds.
 
 The files are read with DuckDB's own `read_text` and split into physical lines, so that each
-record keeps its exact line number; JSON is parsed and every field extracted as text in SQL,
-then typed by the shared machinery in core.py.
+record keeps its exact line number; the lines go to a table of their own, then JSON is parsed
+and every field extracted as text in SQL, and typed by the shared machinery in core.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ ORDER_LINES_KEY = "lines"
 # fields of the objects in an order's `lines` array; every other column is order-level
 LINE_FIELDS = ("line_no", "sku", "quantity", "unit_price", "promo_discount")
 
+# The records as delivered: every non-blank physical line of the files being staged. It is a
+# table of its own because `read_text` runs on one thread, while the JSON parsing that reads
+# this table runs on all of them. Core takes the quarantined records from it, so the stage
+# doesn't carry a copy of each line (once per order line, even).
+LINES = "ingest_jsonl_lines"
+
 
 def _json_paths(names: Sequence[str]) -> str:
     return "[" + ", ".join(sql_string(f'$."{name}"') for name in names) + "]"
@@ -37,31 +43,65 @@ def _string_list(names: Sequence[str]) -> str:
     return "[" + ", ".join(sql_string(name) for name in names) + "]"
 
 
-def _extra_keys(json_value: str, known: Sequence[str]) -> str:
+def _extra_keys(keys: str, known: Sequence[str]) -> str:
+    """The keys (a VARCHAR[] expression) that are not among the known ones."""
     known_keys = _string_list(known)
-    return f"list_filter(json_keys({json_value}), lambda k: NOT list_contains({known_keys}, k))"
+    return f"list_filter({keys}, lambda k: NOT list_contains({known_keys}, k))"
 
 
-def _physical_lines_sql(paths: Sequence[str]) -> str:
-    """Every non-blank physical line of the files with its 1-based line number."""
-    return f"""
-        docs AS (
+def _build_lines_table(conn: duckdb.DuckDBPyConnection, files: list[SourceFile]) -> None:
+    """`ingest_jsonl_lines`: each non-blank line of the files as `_raw_record`, numbered from 1."""
+    paths = _string_list([f.path.as_posix() for f in files])
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {LINES} AS
+        WITH docs AS (
             SELECT f.relative AS _source_file, string_split(t.content, chr(10)) AS lines
-            FROM read_text({_string_list(paths)}) AS t
+            FROM read_text({paths}) AS t
             JOIN {FILES} AS f ON f.path = t.filename
         ),
         physical AS (
             -- unnest in the select list: a lateral join over read_text ran out of memory
             SELECT _source_file, generate_subscripts(lines, 1) AS _source_row,
-                   unnest(lines) AS line
+                   unnest(lines) AS _raw_record
             FROM docs
+        )
+        -- A CRLF line keeps its trailing CR: JSON allows it as whitespace, and string
+        -- functions that copy every line (rtrim, trim) would double the staging time.
+        SELECT * FROM physical WHERE _raw_record <> '' AND _raw_record <> chr(13)"""
+    )
+
+
+def _parsed_sql(top_fields: Sequence[str], nested_key: str | None) -> str:
+    """CTE `parsed`: each line with its top-level values as text, unexpected keys and, with a
+    nested array, its elements as JSON (`items`).
+
+    Every JSON function parses the line again, so they are as few as possible. The top-level
+    keys come first: `try` makes them NULL for invalid JSON, and valid JSON that starts with
+    a brace is an object, so json_valid is not needed. The others only run on objects: they
+    fail on invalid JSON. `$.key[*]` yields the elements in one parse (json_extract of the
+    array, then of its elements, parsed it twice).
+    """
+    top_known = [*top_fields, nested_key] if nested_key else top_fields
+    items = (
+        f"CASE WHEN is_object THEN json_extract(line, {sql_string(f'$.{nested_key}[*]')}) END"
+        if nested_key
+        else "NULL::JSON[]"
+    )
+    return f"""
+        with_keys AS (
+            SELECT _source_file, _source_row, _raw_record AS line,
+                   CASE WHEN starts_with(_raw_record, '{{') THEN try(json_keys(_raw_record)) END
+                       AS top_keys
+            FROM {LINES}
         ),
-        records AS (
-            -- A CRLF line keeps its trailing CR: JSON allows it as whitespace, and string
-            -- functions that copy every line (rtrim, trim) would double the staging time.
-            -- Valid JSON starting with a brace is an object: cheaper than json_type().
-            SELECT *, json_valid(line) AND starts_with(line, '{{') AS is_object
-            FROM physical WHERE line <> '' AND line <> chr(13)
+        objects AS (SELECT *, top_keys IS NOT NULL AS is_object FROM with_keys),
+        parsed AS (
+            SELECT _source_file, _source_row, line, is_object,
+                   CASE WHEN is_object THEN json_extract_string(line, {_json_paths(top_fields)})
+                   END AS top,
+                   {items} AS items,
+                   coalesce({_extra_keys("top_keys", top_known)}, []::VARCHAR[]) AS top_extra
+            FROM objects
         )"""
 
 
@@ -74,28 +114,31 @@ def _flat_records_sql() -> tuple[str, str, str]:
     return (
         cte,
         "CASE WHEN NOT is_object THEN '<record>' END",
-        ("CASE WHEN NOT is_object THEN 'not a JSON object' END"),
+        "CASE WHEN NOT is_object THEN 'not a JSON object' END",
     )
 
 
 def _nested_records_sql(nested_key: str, nested_fields: Sequence[str]) -> tuple[str, str, str]:
     """CTE exploding the nested array (one row per element), error field and error reason.
 
-    A record whose array is missing or empty would vanish in the unnest: it is kept as one
-    row with a NULL element, so that it is counted as read and quarantined.
+    A record whose array is missing, not an array or empty would vanish in the unnest: it is
+    kept as one row with a NULL element, so that it is counted as read and quarantined.
     """
+    key = sql_string(nested_key)
     cte = f"""
-        with_items AS (
-            -- json_extract returns normalized JSON: its first character tells the type
-            SELECT *, CASE WHEN starts_with(items_raw, '[') THEN items_raw END AS items
+        with_item_list AS (
+            -- `[*]` yields no element for an empty array, a missing key and a non-array alike:
+            -- only those few records need the type of the value to tell them apart
+            SELECT * EXCLUDE (items),
+                   CASE WHEN len(items) = 0
+                        THEN coalesce(json_type(line, {sql_string(f"$.{nested_key}")}) = 'ARRAY',
+                                      false)
+                        ELSE true END AS is_array,
+                   CASE WHEN len(items) > 0 THEN items ELSE [NULL::JSON] END AS item_list
             FROM parsed
         ),
-        with_item_list AS (
-            SELECT *, CASE WHEN items IS NOT NULL AND items <> '[]'
-                           THEN json_extract(items, '$[*]') ELSE [NULL::JSON] END AS item_list
-            FROM with_items
-        ),
         exploded AS (
+            -- unnest of a plain column: an expression in it makes a (slower, reordering) join
             SELECT p.* EXCLUDE (item_list), u.item,
                    coalesce(starts_with(u.item, '{{'), false) AS item_ok
             FROM with_item_list AS p, unnest(p.item_list) AS u(item)
@@ -104,21 +147,44 @@ def _nested_records_sql(nested_key: str, nested_fields: Sequence[str]) -> tuple[
             SELECT *,
                    CASE WHEN item_ok THEN json_extract_string(item, {_json_paths(nested_fields)})
                    END AS item_values,
-                   CASE WHEN item_ok THEN {_extra_keys("item", nested_fields)}
+                   CASE WHEN item_ok THEN {_extra_keys("json_keys(item)", nested_fields)}
                         ELSE []::VARCHAR[] END AS item_extra
             FROM exploded
         )"""
-    key = sql_string(nested_key)
     error_field = (
-        f"CASE WHEN NOT is_object THEN '<record>' WHEN items IS NULL OR NOT item_ok THEN {key} END"
+        f"CASE WHEN NOT is_object THEN '<record>' WHEN NOT is_array OR NOT item_ok THEN {key} END"
     )
     error_reason = (
         "CASE WHEN NOT is_object THEN 'not a JSON object' "
-        "WHEN items IS NULL THEN 'missing or not an array' "
+        "WHEN NOT is_array THEN 'missing or not an array' "
         "WHEN item IS NULL THEN 'array has no elements' "
         "WHEN NOT item_ok THEN 'element is not a JSON object' END"
     )
     return cte, error_field, error_reason
+
+
+def _stage_sql(
+    table: RawTable, nested_key: str | None = None, nested_fields: Sequence[str] = ()
+) -> str:
+    """The stage from the lines table; with a nested array, one row per element of it.
+
+    `_raw_record` stays NULL: core takes the quarantined records from the lines table.
+    """
+    top_fields = [c.name for c in table.columns if c.name not in nested_fields]
+    elements_cte, error_field, error_reason = (
+        _nested_records_sql(nested_key, nested_fields) if nested_key else _flat_records_sql()
+    )
+    values = [f"top[{i}] AS {quote(name)}" for i, name in enumerate(top_fields, start=1)]
+    values += [
+        f"item_values[{i}] AS {quote(name)}" for i, name in enumerate(nested_fields, start=1)
+    ]
+    return f"""CREATE OR REPLACE TEMP TABLE {STAGE} AS
+        WITH {_parsed_sql(top_fields, nested_key)},
+        {elements_cte}
+        SELECT _source_file, _source_row, NULL::VARCHAR AS _raw_record,
+               {error_field} AS _error_field, {error_reason} AS _error_reason,
+               {", ".join(values)}, top_extra, item_extra
+        FROM elements"""
 
 
 def _stage_jsonl(
@@ -129,39 +195,15 @@ def _stage_jsonl(
     nested_fields: Sequence[str] = (),
 ) -> StageInfo:
     """Stage JSONL records; with a nested array, one stage row per element of it."""
-    top_fields = [c.name for c in table.columns if c.name not in nested_fields]
-    top_known = [*top_fields, nested_key] if nested_key else top_fields
-    items_raw = (
-        f"CASE WHEN is_object THEN json_extract(line, {sql_string(f'$.{nested_key}')}) END"
-        if nested_key
-        else "NULL::JSON"
-    )
-    elements_cte, error_field, error_reason = (
-        _nested_records_sql(nested_key, nested_fields) if nested_key else _flat_records_sql()
-    )
-    values = [f"top[{i}] AS {quote(name)}" for i, name in enumerate(top_fields, start=1)]
-    values += [
-        f"item_values[{i}] AS {quote(name)}" for i, name in enumerate(nested_fields, start=1)
-    ]
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {STAGE} AS
-        WITH {_physical_lines_sql([f.path.as_posix() for f in files])},
-        parsed AS (
-            SELECT _source_file, _source_row, line, is_object,
-                   CASE WHEN is_object THEN json_extract_string(line, {_json_paths(top_fields)})
-                   END AS top,
-                   {items_raw} AS items_raw,
-                   CASE WHEN is_object THEN {_extra_keys("line", top_known)} ELSE []::VARCHAR[] END
-                       AS top_extra
-            FROM records
-        ),
-        {elements_cte}
-        SELECT _source_file, _source_row, line AS _raw_record,
-               {error_field} AS _error_field, {error_reason} AS _error_reason,
-               {", ".join(values)}, top_extra, item_extra
-        FROM elements"""
-    )
-    return _collect_extra_keys(conn, nested_key)
+    _build_lines_table(conn, files)
+    try:
+        conn.execute(_stage_sql(table, nested_key, nested_fields))
+        info = _collect_extra_keys(conn, nested_key)
+    except BaseException:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{LINES}")
+        raise
+    info.raw_records = LINES  # run_load drops it with its own temp tables
+    return info
 
 
 def _collect_extra_keys(conn: duckdb.DuckDBPyConnection, nested_key: str | None) -> StageInfo:
