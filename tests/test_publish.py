@@ -13,7 +13,6 @@ from pathlib import Path
 import duckdb
 import pytest
 from dagster import AssetKey, materialize
-from dagster_duckdb import DuckDBResource
 
 from orchestration.publish.assets import PUBLISH_ASSET_KEY, build_publish_asset
 from orchestration.publish.serving import (
@@ -28,7 +27,7 @@ from orchestration.publish.serving import (
     sha256_file,
     verify_serving,
 )
-from orchestration.resources import ServingResource
+from orchestration.resources import ServingResource, WarehouseDuckDBResource
 
 DUCKDB_1X_CLI = Path(sys.executable).parent / "duckdb"
 MART_KEYS = [AssetKey(["channel_performance"]), AssetKey(["dim_channel"])]
@@ -337,7 +336,7 @@ def test_failed_audit_leaves_serving_file_byte_identical(paths):
 
 def _resources(paths: dict[str, Path]) -> dict[str, object]:
     return {
-        "duckdb": DuckDBResource(database=str(paths["wh"])),
+        "duckdb": WarehouseDuckDBResource(database=str(paths["wh"])),
         "serving": ServingResource(
             serving_db=str(paths["srv"]), state_dir=str(paths["srv"].parent)
         ),

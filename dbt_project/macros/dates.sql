@@ -33,50 +33,33 @@
     `dbt build --vars ...`), else the environment variables WAREHOUSE_WINDOW_START / _END
     (how orchestration passes a partition window). Renders `true` when no window is set, so
     models can always write `where {{ business_date_window('col') }}`.
+    grain 'month' widens the window to the whole calendar months it touches (for models
+    aggregated by month, which rebuild a touched month whole); the column may then be a date
+    or a month's first day. A model's grain is its meta.window_grain (default 'day').
 
     The environment is read only at execution: changed --vars make dbt re-parse the whole
     project (~5 s per invocation), while a value read under `execute` is not part of the
     parsed project, so the partial-parse state stays valid from one window to the next.
 #}
-{% macro business_date_window(date_column) -%}
+{% macro business_date_window(date_column, grain='day') -%}
     {%- set start_date, end_date = business_date_bounds() -%}
-    {%- if start_date is none and end_date is none -%}
-        true
-    {%- else -%}
-        (
-        {%- if start_date is not none %} {{ date_column }} >= cast('{{ start_date }}' as date){% endif -%}
-        {%- if start_date is not none and end_date is not none %} and{% endif -%}
-        {%- if end_date is not none %} {{ date_column }} <= cast('{{ end_date }}' as date){% endif %}
-        )
-    {%- endif -%}
-{%- endmacro %}
-
-{#
-    The whole calendar months that the business-date window touches, on a date column (a
-    business date, or a month's first day): for models aggregated by month, which rebuild a
-    touched month whole. `true` when no window is set.
-#}
-{% macro business_month_window(date_column) -%}
-    {%- set start_date, end_date = business_date_bounds() -%}
-    {%- if start_date is none and end_date is none -%}
-        true
-    {%- else -%}
-        (
-        {%- if start_date is not none %} {{ date_column }} >= {{ month_start("cast('" ~ start_date ~ "' as date)") }}{% endif -%}
-        {%- if start_date is not none and end_date is not none %} and{% endif -%}
-        {%- if end_date is not none %} {{ date_column }} <= cast({{ dbt.last_day("cast('" ~ end_date ~ "' as date)", 'month') }} as date){% endif %}
-        )
-    {%- endif -%}
-{%- endmacro %}
-
-{#- The window condition at a model's window grain (meta.window_grain: 'day', the default, or 'month'). -#}
-{% macro window_condition(date_column, grain='day') -%}
-    {%- if grain == 'month' -%}
-        {{ business_month_window(date_column) }}
-    {%- elif grain == 'day' -%}
-        {{ business_date_window(date_column) }}
-    {%- else -%}
+    {%- if grain not in ('day', 'month') -%}
         {{ exceptions.raise_compiler_error('window_grain must be day or month, not ' ~ grain) }}
+    {%- endif -%}
+    {%- if start_date is none and end_date is none -%}
+        true
+    {%- else -%}
+        {%- set first_day = "cast('" ~ start_date ~ "' as date)" -%}
+        {%- set last_day = "cast('" ~ end_date ~ "' as date)" -%}
+        {%- if grain == 'month' -%}
+            {%- set first_day = month_start(first_day) -%}
+            {%- set last_day = "cast(" ~ dbt.last_day(last_day, 'month') ~ " as date)" -%}
+        {%- endif -%}
+        (
+        {%- if start_date is not none %} {{ date_column }} >= {{ first_day }}{% endif -%}
+        {%- if start_date is not none and end_date is not none %} and{% endif -%}
+        {%- if end_date is not none %} {{ date_column }} <= {{ last_day }}{% endif %}
+        )
     {%- endif -%}
 {%- endmacro %}
 
@@ -88,7 +71,7 @@
 #}
 {% macro incremental_window(date_column, grain='day') -%}
     {%- if is_incremental() -%}
-        {{ window_condition(date_column, grain) }}
+        {{ business_date_window(date_column, grain) }}
     {%- else -%}
         true
     {%- endif -%}
@@ -118,7 +101,7 @@
         {%- if not window_column -%}
             {{ exceptions.raise_compiler_error(this ~ ': delete_window_rows needs meta.window_column') }}
         {%- endif -%}
-        delete from {{ this }} where {{ window_condition(window_column, meta.get('window_grain') or 'day') }}
+        delete from {{ this }} where {{ business_date_window(window_column, meta.get('window_grain') or 'day') }}
         {%- if also %} or ({{ also }}){% endif %}
     {%- endif -%}
 {%- endmacro %}

@@ -33,10 +33,15 @@
     Which sales lines an aggregate (int_*_aggregated) reads in a build: the lines of its
     window at its grain ('day', or 'month': the whole months the window touches), and every
     allocated distributor rebate, which is rebuilt whole at each build (dbt_project.yml). Their
-    pre-hook (delete_window_rows) deletes the same rows.
+    pre-hook (delete_window_rows(also=is_allocated_rebate())) deletes the same rows.
 #}
-{% macro window_and_rebates(grain='day', date_column='business_date', type_column='line_type') -%}
-    ({{ incremental_window(date_column, grain) }} or {{ type_column }} in ('rebate', 'extra_rebate'))
+{% macro window_and_rebates(grain='day', date_column='business_date') -%}
+    ({{ incremental_window(date_column, grain) }} or {{ is_allocated_rebate() }})
+{%- endmacro %}
+
+{#- A sales line of the rebate allocation (int_distributor_rebates_allocated). -#}
+{% macro is_allocated_rebate(type_column='line_type') -%}
+    {{ type_column }} in ('rebate', 'extra_rebate')
 {%- endmacro %}
 
 {#- The primary key of an aggregate: its grain's values joined by '|', nulls as ''. -#}

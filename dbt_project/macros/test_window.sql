@@ -30,5 +30,5 @@
     {%- set meta = (node.config.meta or {}) if node else {} -%}
     {%- set column = meta.get('window_column') -%}
     {%- if not column or business_date_bounds() == [none, none] -%}{{ return('') }}{%- endif -%}
-    {{ return(window_condition(column, meta.get('window_grain') or 'day') | trim) }}
+    {{ return(business_date_window(column, meta.get('window_grain') or 'day') | trim) }}
 {%- endmacro %}

@@ -25,7 +25,6 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from dagster_duckdb import DuckDBResource
 
 from orchestration.publish.serving import (
     DEFAULT_STORAGE_VERSION,
@@ -38,7 +37,7 @@ from orchestration.publish.serving import (
     load_manifest,
     publish_marts,
 )
-from orchestration.resources import ServingResource
+from orchestration.resources import ServingResource, WarehouseDuckDBResource
 from orchestration.settings import DBT_PROJECT_DIR
 
 PUBLISH_ASSET_KEY = AssetKey(["publish", "serving_db"])
@@ -95,7 +94,7 @@ def build_publish_asset(
         ),
     )
     def serving_db(
-        context: AssetExecutionContext, duckdb: DuckDBResource, serving: ServingResource
+        context: AssetExecutionContext, duckdb: WarehouseDuckDBResource, serving: ServingResource
     ) -> MaterializeResult:
         started = time.monotonic()
         manifest = load_manifest(manifest_path) if manifest_path else None
@@ -113,17 +112,14 @@ def build_publish_asset(
             return audit(conn, published, keys, audits)
 
         parquet_dir = parquet_dir_for(serving) if export_parquet else None
-        error: BaseException | None = None
-        # DuckDBResource.get_connection() closes its connection only when the block exits
-        # normally (no try/finally in dagster-duckdb 0.29): an exception escaping the block would
-        # leave the warehouse's write lock held until garbage collection. So catch inside.
+        # the resource closes its connection even when the block raises (WarehouseDuckDBResource)
         with duckdb.get_connection() as conn:
+            latest: date | None = None
+            if business_date_sql:
+                row = conn.execute(business_date_sql).fetchone()
+                value = row[0] if row else None
+                latest = value.date() if isinstance(value, datetime) else value
             try:
-                latest: date | None = None
-                if business_date_sql:
-                    row = conn.execute(business_date_sql).fetchone()
-                    value = row[0] if row else None
-                    latest = value.date() if isinstance(value, datetime) else value
                 result = publish_marts(
                     warehouse_db=Path(duckdb.database),
                     serving_db=serving.path,
@@ -137,24 +133,20 @@ def build_publish_asset(
                     audit_fn=audit_fn,
                     dagster_run_id=context.run_id,
                 )
-            except BaseException as e:
-                error = e
-        if isinstance(error, AuditFailedError):
-            context.log.error(str(error))
-            raise Failure(
-                description=(
-                    f"Serving database NOT published: {len(error.failures)} audit failure(s). "
-                    f"BI tools keep the last good version at {serving.path}. "
-                    + "; ".join(error.failures)
-                ),
-                metadata={
-                    "audit_failures": MetadataValue.json(error.failures),
-                    "serving_db": MetadataValue.path(str(serving.path)),
-                },
-                allow_retries=False,
-            ) from error
-        if error is not None:
-            raise error
+            except AuditFailedError as error:
+                context.log.error(str(error))
+                raise Failure(
+                    description=(
+                        f"Serving database NOT published: {len(error.failures)} audit "
+                        f"failure(s). BI tools keep the last good version at {serving.path}. "
+                        + "; ".join(error.failures)
+                    ),
+                    metadata={
+                        "audit_failures": MetadataValue.json(error.failures),
+                        "serving_db": MetadataValue.path(str(serving.path)),
+                    },
+                    allow_retries=False,
+                ) from error
 
         context.log.info(
             f"published {result.publish_id} to {result.serving_db} "
