@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from orchestration.ingest.files import is_ignored, list_feed_files
+from orchestration.ingest.files import is_ignored, lineage_name, list_feed_files
 from orchestration.ingest.tables import (
     DATE,
     DECIMAL,
@@ -502,10 +502,9 @@ def sha256_of(path: Path) -> str:
 
 
 def _describe(resolved_raw_dir: Path, path: Path) -> SourceFile | None:
-    # The lineage name as files.relative_path gives it, resolving the file once and the raw
-    # dir once per load: resolving both for every file took a third of this step.
+    # the raw dir is resolved once per load: resolving it for every file took a third of this step
     resolved = Path(path).resolve()
-    relative = resolved.relative_to(resolved_raw_dir).as_posix()  # raises if outside raw_dir
+    relative = lineage_name(resolved_raw_dir, resolved)
     if is_ignored(relative):
         return None
     return SourceFile(resolved, relative, sha256_of(resolved), resolved.stat().st_size)

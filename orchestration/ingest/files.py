@@ -73,7 +73,12 @@ FEED_LAYOUTS: dict[str, FeedLayout] = {
 
 def relative_path(raw_dir: Path, path: Path) -> str:
     """The lineage name of a file: relative to the raw dir, `/`-separated."""
-    return Path(path).resolve().relative_to(Path(raw_dir).resolve()).as_posix()
+    return lineage_name(Path(raw_dir).resolve(), Path(path).resolve())
+
+
+def lineage_name(resolved_raw_dir: Path, resolved_path: Path) -> str:
+    """relative_path for paths already resolved (raises if the file is outside the raw dir)."""
+    return resolved_path.relative_to(resolved_raw_dir).as_posix()
 
 
 def is_ignored(relative: str) -> bool:
