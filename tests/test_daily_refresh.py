@@ -8,6 +8,8 @@ full first (the reference). Then, through Dagster's own APIs:
   lost gives the same intermediate tables and marts as the full rebuild;
 - incremental tables missing from the warehouse (a model added since) are created whole by a
   one-day run;
+- the reference layer (seeds, reference views) is not rebuilt by a one-day run while its inputs
+  are unchanged, and is when a snapshot is re-delivered or one of its relations is missing;
 - the file-arrival sensor requests exactly the partitions a new file touches (a re-delivered
   refund file: its day; a POS file holding an earlier day's rows: both days; a corrected
   distributor workbook: its month, then the days of the month downstream), and the run for a
@@ -120,6 +122,10 @@ def test_rerunning_a_day_leaves_every_mart_identical(warehouse):
     print(f"one-day refresh: {time.perf_counter() - started:.1f} s")
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert AssetKey(["intermediate", "int_sales_lines_unioned"]) in materialized
+    # a partition run leaves dbt's unit tests to full builds and CI
+    commands = [entry.user_message for entry in warehouse["instance"].all_logs(result.run_id)
+                if entry.user_message.startswith("Running dbt command")]
+    assert commands and all("--exclude-resource-type unit_test" in c for c in commands)
     assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
     assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
 
@@ -150,6 +156,43 @@ def test_a_new_incremental_model_is_complete_after_its_first_daily_run(warehouse
         conn.execute("DROP TABLE staging.stg_online__order_lines")
     run_daily(warehouse["instance"], partition_key="2024-02-10")
     assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
+    assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
+
+
+REFERENCE_VIEW = AssetKey(["staging", "stg_reference__products"])
+REFERENCE_SEED = AssetKey(["seeds", "ref_channels"])
+
+
+def _not_rebuilt(result) -> dict[AssetKey, bool]:
+    """Per reference asset of the run: True if the step skipped dbt (inputs unchanged)."""
+    return {e.asset_key: "dbt/not_rebuilt" in e.materialization.metadata
+            for e in result.get_asset_materialization_events()
+            if e.asset_key in (REFERENCE_VIEW, REFERENCE_SEED)}
+
+
+def test_reference_layer_is_rebuilt_only_when_its_inputs_change(warehouse):
+    instance, products = warehouse["instance"], warehouse["raw_dir"] / "reference" / "products.csv"
+    # nothing changed since the last build of the layer: no dbt process for it
+    unchanged = run_daily(instance, partition_key="2024-02-11")
+    assert _not_rebuilt(unchanged) == {REFERENCE_VIEW: True, REFERENCE_SEED: True}
+    assert not [e for e in unchanged.get_asset_check_evaluations()
+                if e.asset_key == REFERENCE_VIEW]  # its dbt tests passed on these inputs
+
+    # a new snapshot (same rows, another order: another file) is loaded, so the layer is
+    # rebuilt and its tests run again
+    header, *rows = products.read_text(encoding="utf-8").splitlines()
+    products.write_text("\n".join([header, *reversed(rows)]) + "\n", encoding="utf-8")
+    reloaded = run_daily(instance, partition_key="2024-02-11")
+    assert _not_rebuilt(reloaded) == {REFERENCE_VIEW: False, REFERENCE_SEED: False}
+    assert [e for e in reloaded.get_asset_check_evaluations() if e.asset_key == REFERENCE_VIEW]
+
+    # a relation of the layer gone from the warehouse: rebuilt, whatever the fingerprint says
+    with duckdb.connect(str(warehouse["db"])) as conn:
+        conn.execute("DROP VIEW staging.stg_reference__products")
+    restored = run_daily(instance, partition_key="2024-02-11")
+    assert _not_rebuilt(restored)[REFERENCE_VIEW] is False
+    with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM staging.stg_reference__products").fetchone()[0]
     assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
 
 
