@@ -223,6 +223,42 @@ def test_partitioned_check_validates_its_partition_only(env):
     ]
 
 
+def test_partition_grain_month_checks_the_whole_month_of_a_daily_run(env):
+    days = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
+
+    @asset(key=["intermediate", "monthly"], partitions_def=days)
+    def monthly(context, duckdb: DuckDBResource) -> None:
+        # a table rebuilt by whole month: one row per month, January's total is wrong
+        with duckdb.get_connection() as con:
+            con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
+            con.execute("CREATE OR REPLACE TABLE intermediate.monthly AS SELECT * FROM (VALUES "
+                        "(DATE '2024-01-01', -1), (DATE '2024-02-01', 5)) t(month, total)")
+
+    write_suite(
+        env["suites"] / "intermediate",
+        "monthly",
+        asset=["intermediate", "monthly"],
+        table="intermediate.monthly",
+        severity="error",
+        partition_column="month",
+        partition_grain="month",
+        expectations=[
+            {"type": "expect_column_values_to_be_between",
+             "kwargs": {"column": "total", "min_value": 0}},
+            {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 1}},
+        ],
+    )
+    checks = build_gx_asset_checks(
+        env["suites"], partitions_defs={"intermediate/monthly": days}, data_docs=False
+    )
+    for day, passed in (("2024-01-17", False), ("2024-02-17", True)):
+        result = materialize([monthly, *checks], resources={"duckdb": env["resource"]},
+                             partition_key=day, raise_on_error=False)
+        ev = check_eval(result, "gx_intermediate_monthly")
+        assert ev.passed is passed, (day, ev.metadata["summary"].value)
+        assert ev.metadata["partition"].value.startswith(f"[{day}")
+
+
 @pytest.mark.parametrize(("policy", "page_expected"),
                          [("failures", False), ("always", True), ("never", False)])
 def test_data_docs_policy_for_a_passing_check(env, monkeypatch, policy, page_expected):

@@ -162,15 +162,55 @@ def test_broken_reconciliation_in_intermediate_blocks_the_marts(warehouse):
                         "intermediate.int_store_sales_lines WHERE line_type = 'sale' "
                         "AND reject_reason IS NULL)")
     evaluations, materialized = run_checks(warehouse)
+    # the line no longer adds up to its staged line, nor to the month it was aggregated into
     assert failed(evaluations) == {
-        "gx_intermediate_int_sales_lines_checked": AssetCheckSeverity.ERROR}
+        "gx_intermediate_int_sales_lines_checked": AssetCheckSeverity.ERROR,
+        "gx_intermediate_int_channel_months_aggregated": AssetCheckSeverity.ERROR}
     (failure,) = evaluations["gx_intermediate_int_sales_lines_checked"].metadata[
         "failed_expectations"].value
     (row,) = failure["sample"]
     assert row["source_table"] == "store_pos_lines"
     assert float(row["intermediate_gross"]) - float(row["staging_gross"]) == pytest.approx(100)
+    (failure,) = evaluations["gx_intermediate_int_channel_months_aggregated"].metadata[
+        "failed_expectations"].value
+    (row,) = failure["sample"]
+    assert (row["channel_group"], row["line_type"]) == ("store", "sale")
+    assert float(row["lines_gross_sales"]) - float(row["aggregate_gross_sales"]) == (
+        pytest.approx(100))
     assert layer_materialized(materialized, "intermediate")
     assert not any(k.path[0] in ("marts", "publish") for k in materialized)
+
+
+def test_aggregate_that_differs_from_the_sales_lines_blocks_the_marts(warehouse):
+    # int_channel_months_aggregated is what the marts read instead of the sales lines
+    _execute(warehouse, "UPDATE intermediate.int_channel_months_aggregated "
+                        "SET net_sales = net_sales + 100 WHERE channel_month_id = (SELECT "
+                        "min(channel_month_id) FROM intermediate.int_channel_months_aggregated)")
+    evaluations, materialized = run_checks(warehouse)
+    assert failed(evaluations) == {
+        "gx_intermediate_int_channel_months_aggregated": AssetCheckSeverity.ERROR}
+    (failure,) = evaluations["gx_intermediate_int_channel_months_aggregated"].metadata[
+        "failed_expectations"].value
+    (row,) = failure["sample"]
+    assert float(row["aggregate_net_sales"]) - float(row["lines_net_sales"]) == pytest.approx(100)
+    assert layer_materialized(materialized, "intermediate")
+    assert not any(k.path[0] in ("marts", "publish") for k in materialized)
+
+
+def test_mart_month_that_differs_from_the_aggregate_fails_and_blocks_publish(warehouse):
+    # consistent within the mart (gross margin moves with net sales): only the reconciliation
+    _execute(warehouse, "UPDATE marts.channel_performance "
+                        "SET net_sales = net_sales + 100, gross_margin = gross_margin + 100 "
+                        "WHERE month = (SELECT max(month) FROM marts.channel_performance) "
+                        "AND channel = 'jd'")
+    evaluations, materialized = run_checks(warehouse)
+    assert failed(evaluations) == {"gx_marts_channel_performance": AssetCheckSeverity.ERROR}
+    (failure,) = evaluations["gx_marts_channel_performance"].metadata["failed_expectations"].value
+    (row,) = failure["sample"]
+    assert row["channel"] == "jd"
+    assert float(row["mart_net_sales"]) - float(row["aggregate_net_sales"]) == pytest.approx(100)
+    assert layer_materialized(materialized, "marts")
+    assert not layer_materialized(materialized, "publish")
 
 
 def test_mart_margin_out_of_range_fails_and_blocks_publish(warehouse):
@@ -233,3 +273,117 @@ def test_demo_defects_are_caught_by_name(tmp_path, monkeypatch):
             if kind == "redelivered_file" or kind == "malformed_rows":
                 name = defect["file"]
             assert name in reported, (kind, name)
+
+
+def _aggregate_check(db: Path, day: str):
+    """The aggregate suite as a daily run of `day` validates it (its months, late rows, rebates)."""
+    from orchestration.quality.runner import PartitionFilter, validate_table
+
+    (spec,) = [s for s in SUITES if s.table == "int_channel_months_aggregated"]
+    partition = PartitionFilter(spec.partition_column, value=day, grain=spec.partition_grain)
+    return validate_table(db, spec, partition=partition)
+
+
+def test_aggregate_check_of_a_day_compares_every_month_its_run_rebuilt(warehouse):
+    # A store line of 2024-02-10 becomes a late row of December in that day's file: the run of
+    # 2024-02-10 rebuilt December too (dbt widens its window to the dates its files hold).
+    # February's aggregate follows the move; December's is left as it was.
+    with duckdb.connect(str(warehouse)) as con:
+        line_id, gross, net, cogs, channel = con.execute(
+            "SELECT sales_line_id, gross_sales, net_sales, cogs, channel "
+            "FROM intermediate.int_store_sales_lines WHERE business_date = '2024-02-10' "
+            "AND line_type = 'sale' AND reject_reason IS NULL ORDER BY sales_line_id LIMIT 1"
+        ).fetchone()
+        con.execute("UPDATE intermediate.int_store_sales_lines SET business_date = '2023-12-05', "
+                    "month = '2023-12-01' WHERE sales_line_id = ?", [line_id])
+        con.execute("UPDATE intermediate.int_channel_months_aggregated SET "
+                    "gross_sales = gross_sales - ?, net_sales = net_sales - ?, cogs = cogs - ?, "
+                    "sales_lines = sales_lines - 1 WHERE month = '2024-02-01' AND "
+                    "channel_group = 'store' AND channel = ? AND line_type = 'sale'",
+                    [gross, net, cogs, channel])
+    late = _aggregate_check(warehouse, "2024-02-10")
+    (failure,) = late.failures
+    (row,) = failure.sample
+    assert (row["month"], row["channel"], row["line_type"]) == ("2023-12-01", channel, "sale")
+    assert row["lines"] - row["aggregate_lines"] == 1
+    assert _aggregate_check(warehouse, "2023-12-20").failures  # December's own run
+    # another February day: its files hold no December line, and February adds up
+    assert _aggregate_check(warehouse, "2024-02-11").success
+
+
+def test_aggregate_check_of_any_day_compares_every_rebate(warehouse):
+    # allocated rebates are rebuilt whole at every build, in every month
+    assert _aggregate_check(warehouse, "2024-02-11").success
+    _execute(warehouse, "UPDATE intermediate.int_channel_months_aggregated "
+                        "SET net_sales = net_sales - 1 WHERE channel_month_id = (SELECT "
+                        "min(channel_month_id) FROM intermediate.int_channel_months_aggregated "
+                        "WHERE line_type = 'rebate' AND month < '2024-02-01')")
+    (failure,) = _aggregate_check(warehouse, "2024-02-11").failures
+    (row,) = failure.sample
+    assert row["line_type"] == "rebate" and row["month"] < "2024-02-01"
+
+
+def _day_check(db: Path, table: str, day: str):
+    """The suite of `table` (schema.table) as the daily run of `day` validates it."""
+    from datetime import date, timedelta
+
+    from orchestration.quality.runner import PartitionFilter, validate_table
+
+    (spec,) = [s for s in SUITES if s.qualified_table == table]
+    end = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    partition = PartitionFilter(spec.partition_column, start=day, end=end,
+                                expression=spec.partition_expression)
+    return validate_table(db, spec, partition=partition)
+
+
+@pytest.mark.parametrize(("table", "file"), [("store_pos_lines", "store/pos_20240210.csv"),
+                                             ("online_order_lines", "%/tmall_orders_20240210%")])
+def test_load_log_reconciliation_of_a_day_finds_lost_and_doubled_rows(warehouse, table, file):
+    assert _day_check(warehouse, f"raw.{table}", "2024-02-10").success
+    key = (f"_source_file = (SELECT min(_source_file) FROM raw.{table} WHERE _source_file "
+           f"LIKE '{file}') AND _source_row = 7")
+    _execute(warehouse, f"CREATE TABLE lost AS SELECT * FROM raw.{table} WHERE {key}",
+             f"DELETE FROM raw.{table} WHERE {key}")
+    (failure,) = _day_check(warehouse, f"raw.{table}", "2024-02-10").failures
+    (row,) = failure.sample
+    assert row["rows_in_table"] == row["rows_loaded"] - 1
+    # loaded twice (a reload that did not replace the file's rows): a POS row is one CSV row,
+    # so the extra row shows; online rows are order lines of one record (JSON line), counted
+    # as records: the extra line is the (WARN) duplicate keys' business only
+    _execute(warehouse, f"INSERT INTO raw.{table} SELECT * FROM lost",
+             f"INSERT INTO raw.{table} SELECT * FROM lost")
+    failures = _day_check(warehouse, f"raw.{table}", "2024-02-10").failures
+    reconciled = [f for f in failures if "rows_in_table" in f.sample[0]]
+    assert [f.severity for f in failures if f not in reconciled] == ["warn"]  # duplicate keys
+    if table == "store_pos_lines":
+        (failure,) = reconciled
+        (row,) = failure.sample
+        assert row["rows_in_table"] == row["rows_loaded"] + 1
+    else:
+        assert reconciled == []
+
+
+def test_refund_checks_find_order_lines_of_any_age(warehouse):
+    # a day's refunds are looked up among recent order lines first, then in the rest of history
+    table, day = "staging.stg_online__refunds", "2024-02-20"
+    assert _day_check(warehouse, table, day).success
+    with duckdb.connect(str(warehouse)) as con:
+        old_order, old_line, gross = con.execute(
+            "SELECT order_id, line_no, quantity * unit_price FROM staging.stg_online__order_lines "
+            "WHERE order_date = '2023-11-02' ORDER BY order_id, line_no LIMIT 1").fetchone()
+        first, second = (r[0] for r in con.execute(
+            "SELECT refund_id FROM staging.stg_online__refunds WHERE refund_date = ? "
+            "ORDER BY refund_id LIMIT 2", [day]).fetchall())
+        # a refund of a line ordered 110 days before, for more than the line's gross
+        con.execute("UPDATE raw.online_refunds SET order_id = ?, line_no = ?, "
+                    "refund_amount = ? + 1 WHERE refund_id = ?",
+                    [old_order, old_line, gross, first])
+        con.execute("UPDATE raw.online_refunds SET order_id = 'ZZ-NO-SUCH-ORDER' "
+                    "WHERE refund_id = ?", [second])
+    outcome = _day_check(warehouse, table, day)
+    unknown, exceeded = outcome.failures
+    assert (unknown.severity, exceeded.severity) == ("warn", "error")
+    # the old order line is known: only the made-up order is reported
+    assert [row["order_id"] for row in unknown.sample] == ["ZZ-NO-SUCH-ORDER"]
+    (row,) = exceeded.sample
+    assert (row["order_id"], row["line_no"]) == (old_order, old_line)

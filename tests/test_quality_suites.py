@@ -72,6 +72,8 @@ def test_to_gx_suite_builds_gx_objects(tmp_path):
         ({"blocking": "yes"}, "'blocking' must be true or false"),
         ({"colour": "red"}, "unknown keys ['colour']"),
         ({"expectations": []}, "'expectations' must be a non-empty list"),
+        ({"partition_grain": "week"}, "'partition_grain' must be one of"),
+        ({"partition_grain": "month", "partition_column": None}, "'partition_grain' must be"),
     ],
 )
 def test_structural_errors_name_the_file(tmp_path, change, message):
@@ -113,6 +115,51 @@ def test_gx_rejects_unknown_type_and_bad_kwargs_with_index(tmp_path):
     }
     with pytest.raises(SuiteError, match=r"expectation #0 \(expect_column_values_to_be_between\)"):
         load_suite(write(tmp_path, bad_kwargs, "k.yml")).to_gx_suite()
+
+
+SQL = {"type": "unexpected_rows_expectation",
+       "kwargs": {"unexpected_rows_query": "SELECT * FROM staging.orders WHERE "
+                                           "{window:s.order_date} AND amount < 0"}}
+
+
+def test_unexpected_rows_expectation_is_run_for_its_row_count_only(tmp_path):
+    (gx_exp,) = load_suite(write(tmp_path, {**GOOD, "expectations": [SQL]})).to_gx_suite(
+    ).expectations
+    # the same query and verdict, without GX's second run of the query for rows it drops
+    assert gx_exp.expectation_type == "unexpected_row_count_expectation"
+    assert type(gx_exp).metric_dependencies == ("unexpected_rows_query.row_count",)
+    assert gx_exp.unexpected_rows_query == SQL["kwargs"]["unexpected_rows_query"]
+
+
+def test_window_placeholder_is_the_partition_window_or_true(tmp_path):
+    spec = load_suite(write(tmp_path, {**GOOD, "expectations": [SQL]}))
+    calls = []
+
+    def condition(column: str, grain: str) -> str:
+        calls.append((column, grain))
+        return f"({column} = 'D')"
+
+    query = spec.with_window(condition).expectations[0].kwargs["unexpected_rows_query"]
+    assert query.endswith("WHERE (s.order_date = 'D') AND amount < 0")
+    assert calls == [("s.order_date", "day")]
+    months = {**SQL, "kwargs": {"unexpected_rows_query": "SELECT 1 WHERE {window_months:m}"}}
+    spec = load_suite(write(tmp_path, {**GOOD, "expectations": [months]}))
+    assert spec.with_window(condition).expectations[0].kwargs["unexpected_rows_query"] == (
+        "SELECT 1 WHERE (m = 'D')")
+    assert calls[-1] == ("m", "month")
+    # no partition: the whole table, so every window condition is true
+    assert spec.with_window(None).expectations[0].kwargs["unexpected_rows_query"] == (
+        "SELECT 1 WHERE (true)")
+    # literal (doubled) braces are not a placeholder
+    literal = {**SQL, "kwargs": {"unexpected_rows_query": "SELECT '{{window:x}}' FROM {batch}"}}
+    spec = load_suite(write(tmp_path, {**GOOD, "expectations": [literal]}))
+    assert spec.with_window(condition).expectations[0].kwargs == literal["kwargs"]
+
+
+def test_window_placeholder_needs_a_partition_column(tmp_path):
+    unpartitioned = {**GOOD, "partition_column": None, "expectations": [SQL]}
+    with pytest.raises(SuiteError, match=r"expectation #0 .*'\{window:...\}' needs"):
+        load_suite(write(tmp_path, unpartitioned))
 
 
 def test_invalid_yaml(tmp_path):

@@ -55,17 +55,18 @@ def _partition_filter(
     ):
         return None
     col, expression = spec.partition_column, spec.partition_expression
+    grain = spec.partition_grain
     try:
         window = context.partition_time_window
     except Exception:
         window = None
     if window is not None:
         return PartitionFilter(col, start=_as_sql_time(window.start),
-                               end=_as_sql_time(window.end), expression=expression)
+                               end=_as_sql_time(window.end), expression=expression, grain=grain)
     keys = list(context.partition_keys)
     if len(keys) == 1:
-        return PartitionFilter(col, value=keys[0], expression=expression)
-    return PartitionFilter(col, values=tuple(keys), expression=expression)
+        return PartitionFilter(col, value=keys[0], expression=expression, grain=grain)
+    return PartitionFilter(col, values=tuple(keys), expression=expression, grain=grain)
 
 
 def _as_sql_time(t: Any) -> str:

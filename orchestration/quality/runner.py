@@ -29,12 +29,13 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from orchestration.quality import gx_duckdb
-from orchestration.quality.suites import ExpectationSpec, SuiteSpec
+from orchestration.quality.suites import GRAINS, ExpectationSpec, SuiteSpec
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,11 @@ class ValidationOutcome:
 
 @dataclass(frozen=True)
 class PartitionFilter:
-    """Rows of one partition: `column = value`, `column IN values`, or start <= column < end."""
+    """Rows of one partition: `column = value`, `column IN values`, or start <= column < end.
+
+    grain 'month' widens the window to the whole calendar months it touches (a suite's
+    `partition_grain`, for tables rebuilt by whole month, like dbt's `window_grain: month`).
+    """
 
     column: str
     value: str | None = None
@@ -159,23 +164,54 @@ class PartitionFilter:
     start: str | None = None
     end: str | None = None
     expression: str | None = None  # compared instead of the column (e.g. a local date)
+    grain: str = "day"
+
+    def __post_init__(self) -> None:
+        if self.grain not in GRAINS:
+            raise ValueError(f"grain must be one of {GRAINS}, got {self.grain!r}")
 
     def sql(self) -> str:
-        col = f"({self.expression})" if self.expression else _quote_ident(self.column)
+        """The batch's condition: the partition's rows of the suite's table."""
+        window = self._widened()
+        col = f"({window.expression})" if window.expression else _quote_ident(window.column)
+        return " AND ".join([window._condition(col), *window._column_range()])
+
+    def condition(self, column_sql: str, grain: str = "day") -> str:
+        """The partition's window on another column or expression (SQL text, used as is), at
+        `grain` (not the suite's): what `{window:<column>}` (day) and `{window_months:<column>}`
+        (month) in an SQL expectation stand for, e.g. `{window:o.order_date}`."""
+        window = replace(self, grain=grain)._widened()
+        return f"({window._condition(column_sql)})"
+
+    def _condition(self, col: str) -> str:
         if self.value is not None:
-            condition = f"{col} = {_quote_literal(self.value)}"
-        elif self.values is not None:
-            condition = f"{col} IN ({', '.join(_quote_literal(v) for v in self.values)})"
-        else:
-            conds = []
-            if self.start is not None:
-                conds.append(f"{col} >= {_quote_literal(self.start)}")
-            if self.end is not None:
-                conds.append(f"{col} < {_quote_literal(self.end)}")
-            if not conds:
-                raise ValueError("empty partition filter")
-            condition = " AND ".join(conds)
-        return " AND ".join([condition, *self._column_range()])
+            return f"{col} = {_quote_literal(self.value)}"
+        if self.values is not None:
+            return f"{col} IN ({', '.join(_quote_literal(v) for v in self.values)})"
+        conds = []
+        if self.start is not None:
+            conds.append(f"{col} >= {_quote_literal(self.start)}")
+        if self.end is not None:
+            conds.append(f"{col} < {_quote_literal(self.end)}")
+        if not conds:
+            raise ValueError("empty partition filter")
+        return " AND ".join(conds)
+
+    def _widened(self) -> PartitionFilter:
+        """At grain 'month': start <= column < end over the whole months the window touches."""
+        if self.grain == "day":
+            return self
+        firsts = [v for v in (self.value, *(self.values or ()), self.start) if v is not None]
+        # the last day inside the window: an exclusive end at midnight is the day before
+        lasts = [_day(v) for v in (self.value, *(self.values or ())) if v is not None]
+        if self.end is not None:
+            end_day = _day(self.end)
+            lasts.append(end_day - timedelta(days=1) if _is_midnight(self.end) else end_day)
+        start = min(_day(v) for v in firsts).replace(day=1) if firsts else None
+        end = _next_month(max(lasts)) if lasts else None
+        return replace(
+            self, value=None, values=None, grain="day",
+            start=start.isoformat() if start else None, end=end.isoformat() if end else None)
 
     def _column_range(self) -> list[str]:
         """With an expression (a local date computed from a timestamp column): the column itself
@@ -204,6 +240,19 @@ class PartitionFilter:
         if self.values is not None:
             return ",".join(self.values)
         return f"[{self.start or ''}, {self.end or ''})"
+
+
+def _day(value: str) -> date:
+    return date.fromisoformat(str(value)[:10])
+
+
+def _is_midnight(value: str) -> bool:
+    text = str(value)
+    return len(text) <= 10 or datetime.fromisoformat(text).time() == datetime.min.time()
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
 def _safe_label(label: str) -> str:
@@ -408,6 +457,8 @@ def validate_table(
             error=f"database file not found: {database}",
         )
 
+    # `{window:<column>}` in SQL expectations: the partition's window on that column
+    suite = suite.with_window(partition.condition if partition is not None else None)
     # Built before any connection is opened. A suite GX rejects cannot run: reported, not raised.
     try:
         gx_suite = suite.to_gx_suite()
@@ -448,10 +499,13 @@ def validate_table(
                     name=f"{suite.qualified_table}@{_safe_label(partition.label())}", query=query
                 )
             batch_definition = asset.add_batch_definition_whole_table("batch")
-            if docs_dir is not None:
-                gx_suite = context.suites.add_or_update(gx_suite)
-            else:
-                gx_suite = context.suites.add(gx_suite)
+            # GX prints (not logs) "unexpected_rows_query should contain the {batch}
+            # parameter" whenever it re-reads an SQL expectation that does not use {batch}
+            with contextlib.redirect_stdout(io.StringIO()):
+                if docs_dir is not None:
+                    gx_suite = context.suites.add_or_update(gx_suite)
+                else:
+                    gx_suite = context.suites.add(gx_suite)
             validation = context.validation_definitions.add(
                 gx.ValidationDefinition(
                     name=suite.check_name, data=batch_definition, suite=gx_suite
@@ -477,6 +531,11 @@ def validate_table(
             with contextlib.redirect_stdout(io.StringIO()):
                 checkpoint_result = checkpoint.run()
             (result_id, result), *_ = checkpoint_result.run_results.items()
+            # while GX's engine still holds the database: a failed SQL expectation's sample
+            # rows are read from the same database instance, its buffers warm (reopening a
+            # 4.6 GB file and reading its columns again cost seconds per sample)
+            outcomes = _expectation_outcomes(
+                suite, result, database, duckdb_config, read_only, batch_sql, sample_size)
             if docs_dir is not None and (not data_docs_on_failure_only or not result.success):
                 try:
                     # the results store already holds the result: render its page and the index
@@ -503,6 +562,25 @@ def validate_table(
         if datasource is not None:
             gx_duckdb.dispose_datasource_engines(datasource)
 
+    return ValidationOutcome(
+        **outcome_kwargs,
+        expectations=outcomes,
+        run_seconds=time.perf_counter() - started,
+        data_docs_path=docs_path,
+        data_docs_error=docs_error,
+    )
+
+
+def _expectation_outcomes(
+    suite: SuiteSpec,
+    result: Any,
+    database: Path,
+    duckdb_config: Mapping[str, Any] | None,
+    read_only: bool,
+    batch_sql: str,
+    sample_size: int,
+) -> tuple[ExpectationOutcome, ...]:
+    """One outcome per expectation of the suite, in the suite's order, from GX's result."""
     by_index: dict[int, Any] = {}
     for r in result.results:
         idx = (r.expectation_config.meta or {}).get("warehouse_index")
@@ -528,42 +606,36 @@ def validate_table(
             outcome = _outcome_for(spec, r, sample_size)
             if outcome.failed and spec.type == "unexpected_rows_expectation" and sample_size > 0:
                 outcome = _with_unexpected_rows_sample(
-                    outcome, database, duckdb_config, batch_sql, sample_size
+                    outcome, database, duckdb_config, read_only, batch_sql, sample_size
                 )
             outcomes.append(outcome)
-    return ValidationOutcome(
-        **outcome_kwargs,
-        expectations=tuple(outcomes),
-        run_seconds=time.perf_counter() - started,
-        data_docs_path=docs_path,
-        data_docs_error=docs_error,
-    )
+    return tuple(outcomes)
 
 
 def _with_unexpected_rows_sample(
     outcome: ExpectationOutcome,
     database: Path,
     duckdb_config: Mapping[str, Any] | None,
+    read_only: bool,
     batch_sql: str,
     sample_size: int,
 ) -> ExpectationOutcome:
-    """GX keeps the rows of an UnexpectedRowsExpectation only in COMPLETE format, which would
-    make every other expectation return its full unexpected list: fetch a few rows here."""
-    import dataclasses
-
+    """The SQL expectation only counted its rows (gx_expectations: GX's own class also fetches
+    them, for the COMPLETE format alone): fetch a few here, for a failed expectation only."""
     import duckdb
 
     query = str(outcome.kwargs.get("unexpected_rows_query", ""))
     try:
         sql = query.format(batch=batch_sql).rstrip("; \t\r\n")
-        with duckdb.connect(str(database), config=dict(duckdb_config or {})) as con:
+        with duckdb.connect(str(database), read_only=read_only,
+                            config=dict(duckdb_config or {})) as con:
             cur = con.execute(f"SELECT * FROM ({sql}) AS unexpected LIMIT {int(sample_size)}")
             names = [d[0] for d in cur.description]
             rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     except Exception as e:  # a sample is a nicety; the verdict came from GX
         log.debug("no sample for unexpected rows: %s", e)
         return outcome
-    return dataclasses.replace(outcome, sample=_jsonable(rows))
+    return replace(outcome, sample=_jsonable(rows))
 
 
 def _setup_error_message(e: BaseException) -> str:

@@ -18,6 +18,8 @@ Format (see expectations/README.md):
                                           # optional; the partition's date when no column holds
                                           # it as is (filtered on, plus partition_column, a date
                                           # or timestamp, within a day of the window)
+    partition_grain: month                # optional (day | month, default day): month widens
+                                          # the window to the whole months it touches
     name: raw_online_order_lines          # optional check name; default gx_<schema>_<table>
     description: Order lines as delivered by the shop back-ends.
     expectations:
@@ -25,13 +27,18 @@ Format (see expectations/README.md):
         kwargs: {column: order_id}
         description: Every line belongs to an order; null keys break the order grain.
         severity: warn                    # optional per-expectation override
+
+In an SQL expectation, `{batch}` is the validated table (or partition) and `{window:<column>}`
+(`{window_months:<column>}`) the partition's window on another table's column (`with_window`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +52,7 @@ SUITE_KEYS = {
     "blocking",
     "partition_column",
     "partition_expression",
+    "partition_grain",
     "name",
     "description",
     "expectations",
@@ -52,7 +60,12 @@ SUITE_KEYS = {
 EXPECTATION_KEYS = {"type", "kwargs", "description", "severity", "meta"}
 # Handled by the runner (partition filter, result format), not settable per expectation.
 RESERVED_KWARGS = {"batch_id", "result_format", "catch_exceptions"}
+GRAINS = ("day", "month")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# `{window:<column or expression>}` in an SQL expectation: the run's partition window on that
+# column; `{window_months:<column>}`: the whole months the window touches (both `true` when the
+# whole table is validated). Literal braces are doubled, as GX wants.
+WINDOW_PLACEHOLDER = re.compile(r"(?<!\{)\{window(_months)?:([^{}]+)\}(?!\})")
 _CHECK_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -92,6 +105,7 @@ class SuiteSpec:
     expectations: tuple[ExpectationSpec, ...]
     partition_column: str | None = None
     partition_expression: str | None = None  # SQL; the partition's date computed from columns
+    partition_grain: str = "day"  # day | month (the window widened to whole months)
     name: str = ""
     description: str | None = None
 
@@ -107,6 +121,23 @@ class SuiteSpec:
     def gx_suite_name(self) -> str:
         return f"{self.schema}.{self.table}"
 
+    def with_window(self, condition: Callable[[str, str], str] | None) -> SuiteSpec:
+        """This suite with every `{window:<column>}` (`{window_months:<column>}`) of its SQL
+        replaced by `condition(column, "day")` (`"month"`): the run's partition window on that
+        column; by `(true)` without a partition."""
+
+        def placeholder(m: re.Match) -> str:
+            if condition is None:
+                return "(true)"
+            return condition(m.group(2).strip(), "month" if m.group(1) else "day")
+
+        def render(value: Any) -> Any:
+            return WINDOW_PLACEHOLDER.sub(placeholder, value) if isinstance(value, str) else value
+
+        return replace(self, expectations=tuple(
+            replace(e, kwargs={k: render(v) for k, v in e.kwargs.items()})
+            for e in self.expectations))
+
     def to_gx_suite(self):
         """The GX 1.x ExpectationSuite (imports GX). Raises SuiteError naming file and index."""
         import great_expectations as gx
@@ -114,6 +145,8 @@ class SuiteSpec:
             ExpectationConfiguration,
         )
         from great_expectations.expectations.metadata_types import FailureSeverity
+
+        from orchestration.quality.gx_expectations import REPLACEMENTS
 
         expectations = []
         for exp in self.expectations:
@@ -124,8 +157,10 @@ class SuiteSpec:
                 meta["why"] = exp.description
             kwargs = dict(exp.kwargs)
             try:
+                replacement = REPLACEMENTS.get(exp.type)
                 config = ExpectationConfiguration(
-                    type=exp.type,
+                    # e.g. unexpected_rows_expectation computed once (gx_expectations)
+                    type=replacement.expectation_type if replacement else exp.type,
                     kwargs=kwargs,
                     meta=meta,
                     notes=exp.description,
@@ -135,7 +170,9 @@ class SuiteSpec:
                         else FailureSeverity.WARNING
                     ),
                 )
-                expectations.append(config.to_domain_obj())
+                # GX prints (not logs) a reminder for SQL that does not read {batch}
+                with contextlib.redirect_stdout(io.StringIO()):
+                    expectations.append(config.to_domain_obj())
             except Exception as e:
                 raise SuiteError(
                     f"{self.path}: expectation #{exp.index} ({exp.type}): "
@@ -204,6 +241,11 @@ def parse_suite(data: Any, path: Path) -> SuiteSpec:
         raise _fail(path, "'partition_expression' must be SQL text, with the 'partition_column' "
                     "it is computed from")
 
+    partition_grain = data.get("partition_grain", "day")
+    if partition_grain not in GRAINS or (partition_grain != "day" and partition_column is None):
+        raise _fail(path, f"'partition_grain' must be one of {GRAINS} (with a "
+                    f"'partition_column'), got {partition_grain!r}")
+
     name = data.get("name") or ""
     if name and not (isinstance(name, str) and _CHECK_NAME.match(name)):
         raise _fail(path, f"'name' may use only letters, digits and '_', got {name!r}")
@@ -244,6 +286,11 @@ def parse_suite(data: Any, path: Path) -> SuiteSpec:
         meta = item.get("meta", {}) or {}
         if not isinstance(meta, Mapping):
             raise _fail(path, f"{where}: 'meta' must be a mapping")
+        if partition_column is None and any(
+            isinstance(v, str) and WINDOW_PLACEHOLDER.search(v) for v in kwargs.values()
+        ):
+            raise _fail(path, f"{where}: '{{window:...}}' needs the suite's 'partition_column' "
+                        "(a suite without partitions always validates the whole table)")
         exps.append(
             ExpectationSpec(
                 index=i,
@@ -265,6 +312,7 @@ def parse_suite(data: Any, path: Path) -> SuiteSpec:
         expectations=tuple(exps),
         partition_column=partition_column,
         partition_expression=partition_expression,
+        partition_grain=partition_grain,
         name=name,
         description=description,
     )
