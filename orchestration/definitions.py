@@ -23,13 +23,10 @@ from orchestration.dbt.assets import (
     dbt_resource,
 )
 from orchestration.ingest.assets import ingest_assets
-from orchestration.instance import relax_sqlite_commits
 from orchestration.publish.assets import build_publish_asset
 from orchestration.quality.checks import build_gx_asset_checks
 from orchestration.resources import build_resources
 from orchestration.settings import EXPECTATIONS_DIR
-
-relax_sqlite_commits()  # Dagster's SQLite event log: ~10x cheaper commits (instance.py)
 
 publish_asset = build_publish_asset(
     sorted(dbt_marts_assets.keys),
