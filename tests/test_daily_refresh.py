@@ -10,10 +10,15 @@ full first (the reference). Then, through Dagster's own APIs:
   one-day run;
 - the reference layer (seeds, reference views) is not rebuilt by a one-day run while its inputs
   are unchanged, and is when a snapshot is re-delivered or one of its relations is missing;
+
+
+- a corrected distributor workbook of January, run as the sensor asks (the month's feed, then
+  January's days), moves the tiered rebate of February too, as a full rebuild does;
 - the file-arrival sensor requests exactly the partitions a new file touches (a re-delivered
   refund file: its day; a POS file holding an earlier day's rows: both days; a corrected
   distributor workbook: its month, then the days of the month downstream), and the run for a
-  late POS file brings the earlier day's rows into the fact table.
+  late POS file brings the earlier day's rows into the fact table (last: it leaves files that
+  no run has loaded).
 """
 
 from __future__ import annotations
@@ -194,6 +199,67 @@ def test_reference_layer_is_rebuilt_only_when_its_inputs_change(warehouse):
     with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM staging.stg_reference__products").fetchone()[0]
     assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
+
+
+def test_corrected_workbook_moves_the_rebates_of_later_months_of_its_year(warehouse):
+    # A corrected January workbook takes its distributor over the tiered-rebate threshold
+    # (5,000,000 CNY a year): 5% of the year accrues from January on, so the extra rebate of
+    # February moves too, although no February file changed. The runs the sensor asks for (the
+    # month's feed, then January's days) rebuild the rebates from January to the end of the
+    # year (int_distributor_rebates_allocated, window_grain rest_of_year): the intermediate
+    # tables and marts are those of a full rebuild.
+    from orchestration.pipeline import run_pipeline
+
+    raw_dir: Path = warehouse["raw_dir"]
+    distributor = next(path.name.split("_")[0]
+                       for path in sorted((raw_dir / "distributor" / "202401").glob("*.xlsx"))
+                       if (raw_dir / "distributor" / "202402" / path.name.replace(
+                           "202401", "202402")).exists())
+
+    def february_extra_rebates() -> list[tuple]:
+        with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
+            return conn.execute(
+                "SELECT sales_line_id, rebates FROM intermediate.int_distributor_rebates_allocated "
+                "WHERE line_type = 'extra_rebate' AND month = '2024-02-01' AND distributor_id = ? "
+                "ORDER BY ALL", [distributor]).fetchall()
+
+    before = february_extra_rebates()
+    _correct_first_goods_line(raw_dir / "distributor" / "202401" / f"{distributor}_202401.xlsx",
+                              at_least=6_000_000)
+    monthly = code_location().get_job_def("distributor_monthly")
+    assert monthly.execute_in_process(
+        instance=warehouse["instance"], partition_key="2024-01-01",
+        asset_selection=[AssetKey(["raw", "distributor_sell_in"])], raise_on_error=False).success
+    run_daily(warehouse["instance"], first="2024-01-01", last="2024-01-31")
+    after = february_extra_rebates()
+    assert after and after != before
+    windowed = {schema: tables(warehouse["db"], schema) for schema in ("intermediate", "marts")}
+
+    assert run_pipeline(progress=lambda _: None, instance=warehouse["instance"], mode="full")
+    assert_same(windowed["intermediate"], tables(warehouse["db"], "intermediate"))
+    assert_same(windowed["marts"], tables(warehouse["db"], "marts"))
+
+
+def _correct_first_goods_line(workbook: Path, at_least: float) -> None:
+    """The workbook corrected in place: its first goods line now invoices at least `at_least`
+    CNY (more units at the same price and discount), and its total row agrees."""
+    import math
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(workbook)
+    rows = list(book["进货明细"].iter_rows())
+    header = next(i for i, row in enumerate(rows) if row[0].value == "日期")
+    goods = next(row for row in rows[header + 1:]
+                 if isinstance(row[4].value, int) and row[4].value > 0)
+    total = next(row for row in rows[header + 1:] if row[0].value == "合计")
+    net_unit_price = goods[5].value * (1 - goods[6].value)  # 标准单价 x (1 - 折扣率)
+    quantity = math.ceil(at_least / net_unit_price)
+    amount = round(quantity * net_unit_price, 2)
+    total[4].value += quantity - goods[4].value  # 数量
+    total[7].value = round(total[7].value + amount - goods[7].value, 2)  # 进货金额
+    goods[4].value, goods[7].value = quantity, amount
+    book.save(workbook)
 
 
 def _sensor_tick(sensor, warehouse, cursor):

@@ -34,8 +34,13 @@
     (how orchestration passes a partition window). Renders `true` when no window is set, so
     models can always write `where {{ business_date_window('col') }}`.
     grain 'month' widens the window to the whole calendar months it touches (for models
-    aggregated by month, which rebuild a touched month whole); the column may then be a date
-    or a month's first day. A model's grain is its meta.window_grain (default 'day').
+    aggregated by month, which rebuild a touched month whole); grain 'rest_of_year' widens it
+    from the first day of its first month to the last day of its last year: what a change in
+    the window can move in a figure accrued over the calendar year (the tiered distributor
+    rebate: a month's lines change that month's allocation and the year-to-date extra rebate
+    of that month and every later month of its year, never an earlier one). With a grain
+    other than 'day' the column may be a date or a month's first day. A model's grain is its
+    meta.window_grain (default 'day').
 
     The environment is read only at execution: changed --vars make dbt re-parse the whole
     project (~5 s per invocation), while a value read under `execute` is not part of the
@@ -43,17 +48,19 @@
 #}
 {% macro business_date_window(date_column, grain='day') -%}
     {%- set start_date, end_date = business_date_bounds() -%}
-    {%- if grain not in ('day', 'month') -%}
-        {{ exceptions.raise_compiler_error('window_grain must be day or month, not ' ~ grain) }}
+    {#- the period whose last day ends the window, per grain (the others start on a month) -#}
+    {%- set last_day_of = {'day': none, 'month': 'month', 'rest_of_year': 'year'} -%}
+    {%- if grain not in last_day_of -%}
+        {{ exceptions.raise_compiler_error('window_grain must be day, month or rest_of_year, not ' ~ grain) }}
     {%- endif -%}
     {%- if start_date is none and end_date is none -%}
         true
     {%- else -%}
         {%- set first_day = "cast('" ~ start_date ~ "' as date)" -%}
         {%- set last_day = "cast('" ~ end_date ~ "' as date)" -%}
-        {%- if grain == 'month' -%}
+        {%- if last_day_of[grain] -%}
             {%- set first_day = month_start(first_day) -%}
-            {%- set last_day = "cast(" ~ dbt.last_day(last_day, 'month') ~ " as date)" -%}
+            {%- set last_day = "cast(" ~ dbt.last_day(last_day, last_day_of[grain]) ~ " as date)" -%}
         {%- endif -%}
         (
         {%- if start_date is not none %} {{ date_column }} >= {{ first_day }}{% endif -%}
@@ -77,6 +84,43 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#
+    For a model whose business date is the local date of a raw instant (order_date of
+    created_at): a plain range on that instant column, wide enough for any time zone (from
+    the window's first day - 1 day to its last day + 2 days). Written beside the exact
+    condition on the business date, not instead of it: the engine cannot see through the
+    time-zone conversion, but it skips the raw table's row groups whose min / max of the
+    column lie outside the range (DuckDB zone maps; min / max statistics of Parquet, Delta
+    or Iceberg files alike), so that a one-day build reads a few row groups of the feed
+    instead of all of them. `true` when the model reads everything (incremental_window).
+#}
+{% macro incremental_instant_window(instant_column) -%}
+    {%- set start_date, end_date = business_date_bounds() -%}
+    {%- if not is_incremental() or (start_date is none and end_date is none) -%}
+        true
+    {%- else -%}
+        (
+        {%- if start_date is not none %} {{ instant_column }} >= cast({{ dbt.dateadd('day', -1, "cast('" ~ start_date ~ "' as date)") }} as {{ dbt.type_timestamp() }}){% endif -%}
+        {%- if start_date is not none and end_date is not none %} and{% endif -%}
+        {%- if end_date is not none %} {{ instant_column }} < cast({{ dbt.dateadd('day', 2, "cast('" ~ end_date ~ "' as date)") }} as {{ dbt.type_timestamp() }}){% endif %}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    The end of an incremental model's query: its rows in the order of their business date
+    (the model's window column), so that its table is stored in that order. A full build
+    otherwise writes them in the order of its last hash join or window function: every row
+    group then spans the whole history, and DuckDB's zone maps (min / max per row group) skip
+    nothing when a build or a test reads one window. Appends of a window come in date order
+    anyway. Measured at 30M lines: the models and tests of a one-day staging + intermediate
+    build took half the time (27 s -> 13-17 s); the sort costs a full build of the 17M-row
+    online models about a third more CPU (+16 to +35 s each).
+#}
+{% macro stored_in_date_order(date_column) -%}
+    order by {{ date_column }}
+{%- endmacro %}
+
 {#- The window's [start_date, end_date] (either may be none) as business_date_window reads it. -#}
 {% macro business_date_bounds() -%}
     {%- set start_date = var('start_date', none) -%}
@@ -90,9 +134,10 @@
 
 {#
     Pre-hook of the incremental models: delete the rows of the build's business-date window
-    (on the model's meta.window_column, widened to whole months when meta.window_grain is
-    'month') before the model appends them again; `also` is an SQL
-    condition for rows replaced whole at every build. Nothing on a first or --full-refresh build.
+    (on the model's meta.window_column, widened by meta.window_grain) before the model appends
+    them again; `also` is an SQL condition for more rows that the build rebuilds (an
+    aggregate: the allocated rebates rebuilt with the window, macro rebuilt_rebates). Nothing
+    on a first or --full-refresh build.
 #}
 {% macro delete_window_rows(also=none) -%}
     {%- if is_incremental() -%}

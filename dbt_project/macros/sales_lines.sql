@@ -30,13 +30,42 @@
 {%- endmacro %}
 
 {#
-    Which sales lines an aggregate (int_*_aggregated) reads in a build: the lines of its
-    window at its grain ('day', or 'month': the whole months the window touches), and every
-    allocated distributor rebate, which is rebuilt whole at each build (dbt_project.yml). Their
-    pre-hook (delete_window_rows(also=is_allocated_rebate())) deletes the same rows.
+    Which sales lines an aggregate (int_*_aggregated) reads in a build: when it updates its
+    table, the lines that the build rewrote, at the aggregate's grain (rebuilt_sales_lines);
+    everything when it creates the table. Their pre-hook
+    (delete_window_rows(also=rebuilt_rebates(...))) deletes the aggregates of the same lines.
 #}
 {% macro window_and_rebates(grain='day', date_column='business_date') -%}
-    ({{ incremental_window(date_column, grain) }} or {{ is_allocated_rebate() }})
+    {%- if is_incremental() -%}
+        {{ rebuilt_sales_lines(grain, date_column) }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    The sales lines that a build over the business-date window (re)writes: the window's lines
+    at a grain ('day', or 'month': the whole months it touches) and the allocated distributor
+    rebates that int_distributor_rebates_allocated rebuilds with them (rebuilt_rebates: from
+    the window's first month to the end of its year, dbt_project.yml); every line without a
+    window. Data tests of the fact look at these lines too.
+    Written as `rest of the year and (window or rebate)`, the same rows as `window or (rebate
+    and rest of the year)` since the window lies within the rest of its year: a conjunct on
+    the date is what the engine pushes into each channel table's scan and prunes row groups
+    by, while a top-level `or` made every build read every sales line of the history.
+#}
+{% macro rebuilt_sales_lines(grain='day', date_column='business_date') -%}
+    ({{ business_date_window(date_column, 'rest_of_year') }}
+    and ({{ business_date_window(date_column, grain) }} or {{ is_allocated_rebate() }}))
+{%- endmacro %}
+
+{#-
+    The allocated rebate lines that a build over the window rebuilds, on a date column (a
+    business date or a month's first day): those of int_distributor_rebates_allocated's window
+    (grain rest_of_year).
+-#}
+{% macro rebuilt_rebates(date_column='business_date') -%}
+    ({{ is_allocated_rebate() }} and {{ business_date_window(date_column, 'rest_of_year') }})
 {%- endmacro %}
 
 {#- A sales line of the rebate allocation (int_distributor_rebates_allocated). -#}

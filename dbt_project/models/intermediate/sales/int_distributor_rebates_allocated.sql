@@ -8,12 +8,18 @@
 -- line_type 'rebate' or 'extra_rebate', the rebate's date and lineage, the goods line's SKU,
 -- series and product line. A rebate of a month without goods lines stays one unallocated row
 -- (no SKU). Months are business-date months.
+-- Incremental (dbt_project.yml): a build rebuilds the rebates from its window's first month to
+-- the end of its year (window_grain rest_of_year), reading the distributor lines and computed
+-- extra rebates of those months only. A month's allocation needs only that month's lines; its
+-- extra rebate (int_distributor_rebates_computed, a full table) accrues year to date, so it
+-- moves with every earlier month of its year and never with a later one.
 with
 
 distributor_lines as (
 
     select * from {{ ref('int_distributor_sales_lines') }}
     where reject_reason is null
+        and {{ incremental_window('business_date', 'rest_of_year') }}
 
 ),
 
@@ -56,6 +62,7 @@ rebate_events as (
     inner join {{ ref('int_distributors_located') }} as distributors
         on rebates.distributor_id = distributors.distributor_id
     where rebates.extra_rebate <> 0
+        and {{ incremental_window('rebates.month', 'rest_of_year') }}
 
 ),
 
@@ -161,3 +168,4 @@ select
     rebate_id,
     rebate_amount
 from allocated
+{{ stored_in_date_order('business_date') }}

@@ -141,3 +141,4 @@ select
     document_no,
     invoiced_amount
 from measured
+{{ stored_in_date_order('business_date') }}

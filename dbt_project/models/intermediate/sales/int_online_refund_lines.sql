@@ -12,9 +12,11 @@ refunds as (
 
 ),
 
+-- the refunded order lines, of any age: on an incremental build only those rows are read
+-- from the whole history of order lines (macro rows_referenced_by)
 order_lines as (
 
-    select * from {{ ref('stg_online__order_lines') }}
+    {{ rows_referenced_by(ref('stg_online__order_lines'), 'refunds', ['order_id', 'line_no']) }}
 
 ),
 
@@ -127,3 +129,4 @@ select
     refund_type,
     order_date
 from valued
+{{ stored_in_date_order('business_date') }}

@@ -185,3 +185,4 @@ select
     allocated_order_discount,
     promo_discount
 from valued
+{{ stored_in_date_order('business_date') }}

@@ -196,3 +196,4 @@ select
     discounts_local,
     returns_local
 from converted
+{{ stored_in_date_order('business_date') }}

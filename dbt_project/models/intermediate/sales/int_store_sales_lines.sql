@@ -119,3 +119,4 @@ select
     receipt_no,
     original_receipt_no
 from measured
+{{ stored_in_date_order('business_date') }}

@@ -42,6 +42,8 @@ renamed as (
 select * from renamed
 -- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
 -- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
--- window alone is the same as deduping everything.
-where {{ incremental_window('order_date') }}
+-- window alone is the same as deduping everything. The range on created_at itself lets the
+-- scan skip the raw row groups outside the window (order_date is computed from it).
+where {{ incremental_window('order_date') }} and {{ incremental_instant_window('created_at') }}
 qualify {{ latest_delivery_rank('order_date, order_id, line_no') }} = 1
+{{ stored_in_date_order('order_date') }}

@@ -34,6 +34,10 @@ renamed as (
 )
 
 select * from renamed
--- the business date leads the key (a re-delivery carries the same date): a window filter
--- on it is pushed below the dedupe, so a one-day build does not dedupe the whole history
+-- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
+-- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
+-- window alone is the same as deduping everything. The range on refunded_at itself lets the
+-- scan skip the raw row groups outside the window (refund_date is computed from it).
+where {{ incremental_window('refund_date') }} and {{ incremental_instant_window('refunded_at') }}
 qualify {{ latest_delivery_rank('refund_date, refund_id') }} = 1
+{{ stored_in_date_order('refund_date') }}

@@ -43,3 +43,4 @@ select * from renamed
 -- window alone is the same as deduping everything.
 where {{ incremental_window('business_date') }}
 qualify {{ latest_delivery_rank('business_date, store_id, receipt_no, line_no') }} = 1
+{{ stored_in_date_order('business_date') }}
