@@ -374,12 +374,13 @@ def test_refund_checks_find_order_lines_of_any_age(warehouse):
         first, second = (r[0] for r in con.execute(
             "SELECT refund_id FROM staging.stg_online__refunds WHERE refund_date = ? "
             "ORDER BY refund_id LIMIT 2", [day]).fetchall())
-        # a refund of a line ordered 110 days before, for more than the line's gross
-        con.execute("UPDATE raw.online_refunds SET order_id = ?, line_no = ?, "
-                    "refund_amount = ? + 1 WHERE refund_id = ?",
-                    [old_order, old_line, gross, first])
-        con.execute("UPDATE raw.online_refunds SET order_id = 'ZZ-NO-SUCH-ORDER' "
-                    "WHERE refund_id = ?", [second])
+        # a refund of a line ordered 110 days before, for more than the line's gross (staged
+        # refunds are an incremental table: the staged rows are what the check reads)
+        con.execute("UPDATE staging.stg_online__refunds SET order_id = ?, line_no = ?, "
+                    "order_line_id = ? || '-' || ?, refund_amount = ? + 1 WHERE refund_id = ?",
+                    [old_order, old_line, old_order, old_line, gross, first])
+        con.execute("UPDATE staging.stg_online__refunds SET order_id = 'ZZ-NO-SUCH-ORDER', "
+                    "order_line_id = 'ZZ-NO-SUCH-ORDER-' || line_no WHERE refund_id = ?", [second])
     outcome = _day_check(warehouse, table, day)
     unknown, exceeded = outcome.failures
     assert (unknown.severity, exceeded.severity) == ("warn", "error")
