@@ -51,6 +51,7 @@ from orchestration.automation.partitions import (
 from orchestration.dbt.project import DBT_EXECUTABLE, dbt_environment, dbt_project
 from orchestration.dbt.translator import WarehouseTranslator
 from orchestration.dbt.unchanged import (
+    existing_relations,
     inputs_fingerprint,
     last_build,
     layer_is_complete,
@@ -139,13 +140,6 @@ def _with_row_counts(events: list[Any], duckdb: DuckDBResource) -> Iterator[Any]
                          data_version=event.data_version, tags=event.tags)
 
 
-def _existing_tables(connection: Any) -> set[str]:
-    rows = connection.execute(
-        "SELECT table_schema || '.' || table_name FROM information_schema.tables"
-    ).fetchall()
-    return {row[0] for row in rows}
-
-
 def _readable(connection: Any, relation: str) -> bool:
     """False for a view that no longer binds (a table under it was dropped: that model is
     created whole by this run, see macro incremental_window)."""
@@ -165,7 +159,7 @@ def touched_business_dates(duckdb: DuckDBResource, raw_dir: Path, first: date,
     if not files:
         return None
     with duckdb.get_connection() as connection:
-        existing = _existing_tables(connection)
+        existing = existing_relations(connection)
         parts = [f"SELECT {expression} AS d FROM raw.{table} WHERE _source_file IN "
                  "(SELECT f FROM window_files)"
                  for table, expression in RAW_BUSINESS_DATE.items() if f"raw.{table}" in existing]
@@ -189,7 +183,8 @@ _touched_cache: dict[tuple[str, date, date], tuple[date, date] | None] = {}
 def _touched_in_run(run_id: str, duckdb: DuckDBResource, raw_dir: Path, first: date,
                     last: date) -> tuple[date, date] | None:
     """touched_business_dates, computed once per run: the staging and intermediate steps ask
-    the same question (staging changes neither raw nor the fact), ~1-2 s each at any size."""
+    the same question (staging changes neither raw nor the fact); ~0.05 s at 1M lines, ~0.5 s
+    at 30M (the fact view read by _source_file)."""
     key = (run_id, first, last)
     if key not in _touched_cache:
         _touched_cache.clear()
@@ -286,9 +281,10 @@ def _build_unless_unchanged(context: AssetExecutionContext, layer_name: str, may
     assets_def = context.assets_def
     upstream = assets_def.dependency_keys - set(assets_def.keys)
     with duckdb.get_connection() as connection:
-        fingerprint = inputs_fingerprint(connection, upstream)
-        previous = last_build(connection, layer_name)
-        complete = layer_is_complete(connection, assets_def.keys)
+        existing = existing_relations(connection)
+        fingerprint = inputs_fingerprint(connection, upstream, existing)
+        previous = last_build(connection, layer_name, existing)
+    complete = layer_is_complete(assets_def.keys, existing)
     if may_skip and complete and previous is not None and previous.fingerprint == fingerprint:
         reason = (f"not rebuilt: dbt code, seeds and upstream tables unchanged since its build "
                   f"of {previous.built_at:%Y-%m-%d %H:%M:%S} UTC (run {previous.run_id[:8]})")
@@ -324,13 +320,14 @@ def _layer_assets(name: str, partitioned: bool = True):
             command = DbtCommand(["build", "--full-refresh"] if layer.incremental else ["build"])
         else:
             command = dbt_build_command(context, layer, duckdb, raw_files.path)
-        if partitioned and _in_partition_run(context):
+        in_partition_run = partitioned and _in_partition_run(context)
+        if in_partition_run:
             # unit tests check code on fixed inputs: `warehouse run`, a build from the UI
             # and CI run them; a daily refresh would repeat them for nothing (dbt's advice)
             command = replace(command, args=[*command.args, *UNIT_TESTS_EXCLUDED])
         if layer.skip_when_unchanged:
-            may_skip = partitioned and _in_partition_run(context)
-            yield from _build_unless_unchanged(context, name, may_skip, dbt, duckdb, command)
+            yield from _build_unless_unchanged(context, name, in_partition_run, dbt, duckdb,
+                                               command)
         else:
             yield from run_dbt_build(context, dbt, duckdb, command)
 

@@ -61,7 +61,8 @@ def project_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _existing_relations(connection: duckdb.DuckDBPyConnection) -> set[str]:
+def existing_relations(connection: duckdb.DuckDBPyConnection) -> set[str]:
+    """schema.table of every table and view in the warehouse."""
     rows = connection.execute(
         "SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()
     return {row[0] for row in rows}
@@ -79,22 +80,22 @@ def _table_state(connection: duckdb.DuckDBPyConnection, name: str, existing: set
     return f"{name}:{count}:{last_loaded}"
 
 
-def inputs_fingerprint(connection: duckdb.DuckDBPyConnection,
-                       upstream: Iterable[AssetKey]) -> str:
-    existing = _existing_relations(connection)
+def inputs_fingerprint(connection: duckdb.DuckDBPyConnection, upstream: Iterable[AssetKey],
+                       existing: set[str]) -> str:
+    """The dbt project and the state of each upstream table (`existing`: existing_relations)."""
     parts = [project_fingerprint()]
     parts += [_table_state(connection, name, existing)
               for name in sorted({relation(key) for key in upstream})]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def layer_is_complete(connection: duckdb.DuckDBPyConnection, keys: Iterable[AssetKey]) -> bool:
-    existing = _existing_relations(connection)
+def layer_is_complete(keys: Iterable[AssetKey], existing: set[str]) -> bool:
     return all(relation(key) in existing for key in keys)
 
 
-def last_build(connection: duckdb.DuckDBPyConnection, layer: str) -> LastBuild | None:
-    if BUILDS_TABLE not in _existing_relations(connection):
+def last_build(connection: duckdb.DuckDBPyConnection, layer: str,
+               existing: set[str]) -> LastBuild | None:
+    if BUILDS_TABLE not in existing:
         return None
     row = connection.execute(
         f"SELECT inputs_fingerprint, built_at, run_id FROM {BUILDS_TABLE} WHERE layer = ?",
