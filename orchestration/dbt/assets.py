@@ -27,16 +27,18 @@ In a partition run (the daily job, the file sensor, a backfill) dbt unit tests a
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import AssetExecutionContext, AssetMaterialization, Output, PartitionsDefinition
+from dagster import AssetExecutionContext, Output, PartitionsDefinition
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
+from packaging import version
 
 from orchestration.automation.partitions import (
     DAILY_TABLES,
@@ -97,17 +99,26 @@ UNIT_TESTS_EXCLUDED = ["--exclude-resource-type", "unit_test"]
 
 
 class WarehouseDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource without its in-process dbt adapter.
+    """dagster-dbt's resource without two fixed costs of every dbt invocation.
 
-    dagster-dbt builds a dbt Core adapter in the Dagster process for every invocation (it
-    loads the profile and every macro: ~1.7 s each, four times per run). It serves only
-    `fetch_row_counts()` / `fetch_column_metadata()`, which this project does not use: row
-    counts are read once dbt has exited (see `_with_row_counts`). Overrides a private method of
-    the pinned dagster-dbt (0.29); if it is renamed, the adapter is simply built again.
+    - dagster-dbt builds a dbt Core adapter in the Dagster process (it loads the profile and
+      every macro: ~1.7 s per step). It serves only `fetch_row_counts()` /
+      `fetch_column_metadata()`, which this project does not use: row counts are read once
+      dbt has exited (see `_with_row_counts`).
+    - It asks the dbt executable its version by running `dbt --version`, a process of its
+      own (~2 s, once per run). The executable is this environment's dbt (DBT_EXECUTABLE),
+      so the installed dbt-core package says the same.
+
+    Both override private members of the pinned dagster-dbt (0.29); if they are renamed,
+    dagster-dbt's own behaviour (slower, same result) comes back.
     """
 
     def _initialize_dbt_core_adapter(self, args: Any) -> Any:
         return None
+
+    @property
+    def _cli_version(self) -> version.Version:
+        return version.parse(installed_version("dbt-core"))
 
 
 def dbt_resource() -> DbtCliResource:
@@ -115,26 +126,40 @@ def dbt_resource() -> DbtCliResource:
                                    profiles_dir=str(dbt_project.profiles_dir))
 
 
-def _relation(event: Output | AssetMaterialization) -> str | None:
-    metadata: dict[str, Any] = dict(event.metadata or {})
-    relation = metadata.get("dagster/relation_identifier")
-    return str(relation.value if hasattr(relation, "value") else relation) if relation else None
+# dbt materializations whose relation is a table (counting a view's rows would run the view)
+TABLE_MATERIALIZATIONS = {"table", "incremental", "seed"}
 
 
-def _with_row_counts(events: list[Any], duckdb: DuckDBResource) -> Iterator[Any]:
-    """The events, each model's Output with its row count (one connection for all of them:
-    opening the DuckDB file costs ~50 ms, and a layer has dozens of models)."""
-    if not any(isinstance(event, Output) and _relation(event) for event in events):
+def table_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """unique_id -> `schema.table` of the dbt models and seeds that are stored as tables."""
+    return {unique_id: f'"{node["schema"]}"."{node["alias"]}"'
+            for unique_id, node in manifest.get("nodes", {}).items()
+            if node.get("config", {}).get("materialized") in TABLE_MATERIALIZATIONS}
+
+
+def _with_row_counts(events: list[Any], duckdb: DuckDBResource,
+                     manifest: Mapping[str, Any]) -> Iterator[Any]:
+    """The events, each Output of a table with its row count (`dagster/row_count`).
+
+    Counted once dbt has exited (it holds the DuckDB file while it runs), on one connection
+    (opening the file costs ~50 ms). A table's count is read from its metadata; views are left
+    out: counting one runs it, ~1-2 s for the fact views at 30M lines."""
+    tables = table_relations(manifest)
+
+    def table_of(event: Any) -> str | None:
+        unique_id = (event.metadata or {}).get("unique_id") if isinstance(event, Output) else None
+        return tables.get(str(getattr(unique_id, "value", unique_id)))
+
+    if not any(table_of(event) for event in events):
         yield from events
         return
     with duckdb.get_connection() as connection:
         for event in events:
-            relation = _relation(event) if isinstance(event, Output) else None
-            if relation is None:
+            table = table_of(event)
+            if table is None:
                 yield event
                 continue
-            schema_table = ".".join(relation.split(".")[-2:])
-            count = connection.execute(f"SELECT count(*) FROM {schema_table}").fetchone()[0]
+            count = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             yield Output(value=event.value, output_name=event.output_name,
                          metadata={**event.metadata, "dagster/row_count": count},
                          data_version=event.data_version, tags=event.tags)
@@ -265,7 +290,7 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource,
         for name in _window_environment(None):
             os.environ.pop(name, None)
         shutil.rmtree(target_path, ignore_errors=True)
-    yield from _with_row_counts(events, duckdb)
+    yield from _with_row_counts(events, duckdb, invocation.manifest)
 
 
 def _in_partition_run(context: AssetExecutionContext) -> bool:
