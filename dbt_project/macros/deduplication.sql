@@ -12,3 +12,42 @@
         order by _loaded_at desc, _source_file desc, _source_row desc
     )
 {%- endmacro %}
+
+{#
+    The rows of `relation` (a CTE of a feed's staging model) less the deliveries that a later
+    delivery of the same `key` supersedes: the rows that
+        qualify {{ latest_delivery_rank(key) }} = 1
+    keeps, computed so that the ranking reads only the key and the delivery columns, and the
+    wide rows stream past it (an anti join with the few superseded rows). Ranking the wide rows
+    and then storing them in date order made DuckDB spill at its 2 GB limit: a full build of
+    stg_online__order_lines at 30M lines took twice as long. A raw row is identified by its
+    file and its row in it (_source_file, _source_row).
+    `relation` is read twice: declare it `inlined()` so that DuckDB does not store it whole
+    first.
+#}
+{% macro latest_deliveries(relation, key) -%}
+    select * from {{ relation }}
+    where not exists (
+        select 1
+        from (
+            select _source_file, _source_row
+            from {{ relation }}
+            qualify {{ latest_delivery_rank(key) }} > 1
+        ) as superseded
+        where superseded._source_file = {{ relation }}._source_file
+            and superseded._source_row = {{ relation }}._source_row
+    )
+{%- endmacro %}
+
+{#
+    `name as {{ inlined() }} (...)`: a CTE that the query reads more than once but that must
+    not be materialized (DuckDB stores such a CTE whole before reading it; inlined, each read
+    keeps only the columns and rows it needs). Other engines: their default.
+#}
+{% macro inlined() -%}
+    {{ return(adapter.dispatch('inlined', 'channel_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__inlined() -%}{%- endmacro %}
+
+{% macro duckdb__inlined() -%}not materialized{%- endmacro %}

@@ -9,7 +9,7 @@
 -- int_sales_lines_rejected) instead of disappearing.
 with
 
-order_lines as (
+order_lines as {{ inlined() }} (
 
     select * from {{ ref('stg_online__order_lines') }}
     where {{ incremental_window('order_date') }}
@@ -40,7 +40,9 @@ city_lookup as (
 
 ),
 
-grossed as (
+-- grossed (and so order_lines) is read twice, by the allocation and by the join back to it:
+-- inlined(), or DuckDB would first store every wide order line of the window.
+grossed as {{ inlined() }} (
 
     select
         order_lines.*,

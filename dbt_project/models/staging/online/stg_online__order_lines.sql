@@ -2,13 +2,13 @@
 -- file) keep the latest delivery. Cancelled orders are kept here; intermediate drops them.
 with
 
-source as (
+source as {{ inlined() }} (
 
     select * from {{ source('raw', 'online_order_lines') }}
 
 ),
 
-renamed as (
+renamed as {{ inlined() }} (
 
     select
         cast(order_id as {{ dbt.type_string() }}) || '-' || cast(line_no as {{ dbt.type_string() }})
@@ -37,13 +37,25 @@ renamed as (
 
     from source
 
-)
+),
 
-select * from renamed
 -- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
 -- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
 -- window alone is the same as deduping everything. The range on created_at itself lets the
 -- scan skip the raw row groups outside the window (order_date is computed from it).
-where {{ incremental_window('order_date') }} and {{ incremental_instant_window('created_at') }}
-qualify {{ latest_delivery_rank('order_date, order_id, line_no') }} = 1
+-- latest_deliveries reads in_window twice: the CTEs are inlined() (not stored whole first).
+in_window as {{ inlined() }} (
+
+    select * from renamed
+    where {{ incremental_window('order_date') }} and {{ incremental_instant_window('created_at') }}
+
+),
+
+latest as (
+
+    {{ latest_deliveries('in_window', 'order_date, order_id, line_no') }}
+
+)
+
+select * from latest
 {{ stored_in_date_order('order_date') }}

@@ -2,13 +2,13 @@
 -- processed; re-delivered refunds keep the latest delivery.
 with
 
-source as (
+source as {{ inlined() }} (
 
     select * from {{ source('raw', 'online_refunds') }}
 
 ),
 
-renamed as (
+renamed as {{ inlined() }} (
 
     select
         cast(refund_id as {{ dbt.type_string() }}) as refund_id,
@@ -31,13 +31,25 @@ renamed as (
 
     from source
 
-)
+),
 
-select * from renamed
 -- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
 -- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
 -- window alone is the same as deduping everything. The range on refunded_at itself lets the
 -- scan skip the raw row groups outside the window (refund_date is computed from it).
-where {{ incremental_window('refund_date') }} and {{ incremental_instant_window('refunded_at') }}
-qualify {{ latest_delivery_rank('refund_date, refund_id') }} = 1
+-- latest_deliveries reads in_window twice: the CTEs are inlined() (not stored whole first).
+in_window as {{ inlined() }} (
+
+    select * from renamed
+    where {{ incremental_window('refund_date') }} and {{ incremental_instant_window('refunded_at') }}
+
+),
+
+latest as (
+
+    {{ latest_deliveries('in_window', 'refund_date, refund_id') }}
+
+)
+
+select * from latest
 {{ stored_in_date_order('refund_date') }}

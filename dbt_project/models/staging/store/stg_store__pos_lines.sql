@@ -3,13 +3,13 @@
 {%- set q = adapter.quote %}
 with
 
-source as (
+source as {{ inlined() }} (
 
     select * from {{ source('raw', 'store_pos_lines') }}
 
 ),
 
-renamed as (
+renamed as {{ inlined() }} (
 
     select
         {{ q('门店编号') }} || '-' || {{ q('小票号') }} || '-' || cast({{ q('行号') }} as {{ dbt.type_string() }})
@@ -35,12 +35,24 @@ renamed as (
 
     from source
 
-)
+),
 
-select * from renamed
 -- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
 -- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
 -- window alone is the same as deduping everything.
-where {{ incremental_window('business_date') }}
-qualify {{ latest_delivery_rank('business_date, store_id, receipt_no, line_no') }} = 1
+-- latest_deliveries reads in_window twice: the CTEs are inlined() (not stored whole first).
+in_window as {{ inlined() }} (
+
+    select * from renamed
+    where {{ incremental_window('business_date') }}
+
+),
+
+latest as (
+
+    {{ latest_deliveries('in_window', 'business_date, store_id, receipt_no, line_no') }}
+
+)
+
+select * from latest
 {{ stored_in_date_order('business_date') }}
