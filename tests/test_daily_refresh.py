@@ -8,6 +8,8 @@ full first (the reference). Then, through Dagster's own APIs:
   lost gives the same intermediate tables and marts as the full rebuild;
 - incremental tables missing from the warehouse (a model added since) are created whole by a
   one-day run;
+- the marts step of a one-day run reconciles the marts with the sales lines of the months the
+  window rebuilt, and fails on a month that does not add up;
 - the reference layer (seeds, reference views) is not rebuilt by a one-day run while its inputs
   are unchanged, and is when a snapshot is re-delivered or one of its relations is missing;
 
@@ -167,6 +169,36 @@ def test_a_new_incremental_model_is_complete_after_its_first_daily_run(warehouse
         conn.execute("DROP TABLE staging.stg_online__order_lines")
     run_daily(warehouse["instance"], partition_key="2024-02-10")
     assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
+    assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
+
+
+def test_marts_of_a_partition_run_are_reconciled_on_the_months_it_rebuilt(warehouse):
+    # The marts step of a partition run gets the run's window too: the marts are rebuilt whole
+    # from the aggregates, and their reconciliation tests read the sales lines of the months
+    # that the window rebuilt (macro rebuilt_months), not the whole fact. A monthly aggregate
+    # of the window's month that no longer adds up to its sales lines fails the run.
+    from orchestration.dbt.assets import dbt_marts_assets
+
+    def shift_february_aggregate(amount: str) -> None:
+        with duckdb.connect(str(warehouse["db"])) as conn:
+            conn.execute(
+                "UPDATE intermediate.int_channel_months_aggregated "
+                f"SET net_sales = net_sales + {amount} WHERE channel_month_id = ("
+                "SELECT min(channel_month_id) FROM intermediate.int_channel_months_aggregated "
+                "WHERE month = '2024-02-01')")
+
+    marts, instance = list(dbt_marts_assets.keys), warehouse["instance"]
+    shift_february_aggregate("0.01")
+    failed = code_location().get_job_def("daily_refresh").execute_in_process(
+        instance=instance, partition_key="2024-02-10", asset_selection=marts,
+        raise_on_error=False)
+    assert not failed.success
+    logs = "\n".join(entry.user_message for entry in instance.all_logs(failed.run_id))
+    assert "dbt window 2024-02-10..2024-02-10" in logs
+    assert "assert_channel_performance_reconciles_to_sales_lines" in logs
+
+    shift_february_aggregate("-0.01")
+    run_daily(instance, partition_key="2024-02-10", selection=marts)
     assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
 
 

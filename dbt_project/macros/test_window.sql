@@ -32,3 +32,15 @@
     {%- if not column or business_date_bounds() == [none, none] -%}{{ return('') }}{%- endif -%}
     {{ return(business_date_window(column, meta.get('window_grain') or 'day') | trim) }}
 {%- endmacro %}
+
+{#
+    The business dates (or months: date_column may be a month's first day) whose figures a
+    build over the window rebuilt: the window's months and, for the allocated rebates, the
+    rest of its year (rebuilt_rebates). The aggregates that the marts read are rebuilt at
+    those grains and the marts whole from them, so the singular tests that reconcile the marts
+    with the sales lines look at these months only: the others are those that the builds
+    before checked. `true` without a window (a full build checks every month).
+#}
+{% macro rebuilt_months(date_column) -%}
+    {{ business_date_window(date_column, 'rest_of_year') }}
+{%- endmacro %}

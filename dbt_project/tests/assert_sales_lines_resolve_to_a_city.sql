@@ -1,7 +1,8 @@
 {{ config(severity='warn') }}
 -- Warns when mainland sales lines have no resolved city (receiver address, store or
 -- distributor city not found in ref_cities): they count in the totals and in region 'all'
--- / city_tier 'all' only, so regional and coverage figures would be understated.
+-- / city_tier 'all' only, so regional and coverage figures would be understated. In a build
+-- over a business-date window, the lines that build wrote (macro rebuilt_sales_lines).
 select
     channel_group,
     channel,
@@ -11,4 +12,5 @@ from {{ ref('int_sales_lines_unioned') }}
 where country = 'cn'
     and city_code is null
     and line_type <> 'extra_rebate'
+    and {{ rebuilt_sales_lines() }}
 group by channel_group, channel

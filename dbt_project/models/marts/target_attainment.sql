@@ -40,35 +40,19 @@ as_of as (
 
 ),
 
-daily as (
-
-    select
-        business_date,
-        {{ dims | join(', ') }},
-        sum(net_sales) as net_sales
-    from lines
-    group by business_date, {{ dims | join(', ') }}
-
-),
-
--- every daily amount under each of the 16 scopes it belongs to (each dimension either its
--- own code or 'all'), so that targets join on equality
+-- the daily amounts under each of the 16 scopes a day's sales belong to (each dimension
+-- either its own code or 'all': the grouping sets of a cube), so that targets join on
+-- equality and meet one row per day
 scoped as (
 
-    {%- for combination in range(2 ** (dims | length)) %}
     select
         business_date,
         {%- for dim in dims %}
-        {%- if (combination // (2 ** loop.index0)) % 2 == 1 %}
-        'all' as {{ dim }},
-        {%- else %}
-        {{ dim }},
-        {%- endif %}
+        case when grouping({{ dim }}) = 1 then 'all' else {{ dim }} end as {{ dim }},
         {%- endfor %}
-        net_sales
-    from daily
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+        sum(net_sales) as net_sales
+    from lines
+    group by business_date, cube({{ dims | join(', ') }})
 
 ),
 

@@ -13,10 +13,12 @@ refunds as (
 ),
 
 -- the refunded order lines, of any age: on an incremental build only those rows are read
--- from the whole history of order lines (macro rows_referenced_by)
+-- from the whole history of order lines, looked up among the recent orders first (macro
+-- rows_referenced_by, var refund_lookback_days)
 order_lines as (
 
-    {{ rows_referenced_by(ref('stg_online__order_lines'), 'refunds', ['order_id', 'line_no']) }}
+    {{ rows_referenced_by(ref('stg_online__order_lines'), 'refunds', ['order_id', 'line_no'],
+                          'order_date', var('refund_lookback_days')) }}
 
 ),
 

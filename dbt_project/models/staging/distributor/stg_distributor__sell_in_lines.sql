@@ -1,6 +1,10 @@
 -- One row per line of a distributor's monthly sell-in report. The sheet has no line key, so
 -- deduplication is per report: for each distributor and report month only the latest
 -- delivered workbook is kept (a re-delivered or corrected report replaces the whole month).
+-- Incremental (dbt_project.yml): a build inserts the lines of its business-date window, each
+-- from the latest delivery of its report. Every delivery of a report with a line in the
+-- window competes: the latest may no longer hold a line of the window (the window then loses
+-- that report's lines, as the whole-month replacement says).
 {%- set q = adapter.quote %}
 with
 
@@ -10,17 +14,31 @@ source as (
 
 ),
 
+-- reports_in_window and latest_report read the raw table itself, not `source`: DuckDB
+-- materializes a CTE that is read more than once, and the window's filter would then no
+-- longer prune the scan of the raw table
+reports_in_window as (
+
+    select distinct distributor_id, report_month
+    from {{ source('raw', 'distributor_sell_in') }}
+    where {{ incremental_window('cast(' ~ q('日期') ~ ' as date)') }}
+
+),
+
 latest_report as (
 
     select
-        distributor_id,
-        report_month,
-        _source_file
-    from source
-    group by distributor_id, report_month, _source_file
+        deliveries.distributor_id,
+        deliveries.report_month,
+        deliveries._source_file
+    from {{ source('raw', 'distributor_sell_in') }} as deliveries
+    inner join reports_in_window
+        on deliveries.distributor_id = reports_in_window.distributor_id
+        and deliveries.report_month = reports_in_window.report_month
+    group by deliveries.distributor_id, deliveries.report_month, deliveries._source_file
     qualify row_number() over (
-        partition by distributor_id, report_month
-        order by max(_loaded_at) desc, _source_file desc
+        partition by deliveries.distributor_id, deliveries.report_month
+        order by max(deliveries._loaded_at) desc, deliveries._source_file desc
     ) = 1
 
 ),
@@ -55,3 +73,5 @@ renamed as (
 )
 
 select * from renamed
+where {{ incremental_window('business_date') }}
+{{ stored_in_date_order('business_date') }}
