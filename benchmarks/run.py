@@ -396,12 +396,12 @@ def _fmt(value, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
-
 def _day_size(result: dict, run: str) -> str:
     """` (day: N order lines)`: the refreshed day's sales lines, from the load log."""
     rows = result.get("daily", {}).get(run, {}).get("day_rows_read") or {}
     lines = sum(count for feed, count in rows.items() if feed in ORDER_LINE_FEEDS)
     return f" (day: {lines:,} order lines)" if lines else ""
+
 
 def markdown_table(result: dict) -> str:
     s = result["per_stage"]

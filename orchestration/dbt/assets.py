@@ -150,8 +150,8 @@ def _with_row_counts(events: list[Any], duckdb: DuckDBResource,
     """The events, each Output of a table with its row count (`dagster/row_count`).
 
     Counted once dbt has exited (it holds the DuckDB file while it runs), on one connection
-    (opening the file costs ~50 ms). A table's count is read from its metadata; views are left
-    out: counting one runs it, ~1-2 s for the fact views at 30M lines."""
+    (opening the file costs ~50 ms). A table's count takes milliseconds (under 20 ms for every
+    table at 30M lines); views are left out: counting one runs it, 1-2 s for the fact views."""
     tables = table_relations(manifest)
 
     def table_of(event: Any) -> str | None:

@@ -8,19 +8,18 @@
 {%- set q = adapter.quote %}
 with
 
-source as (
+-- source is read three times below: inlined() (DuckDB would store the whole raw table first,
+-- and the window's filter could no longer prune the scans of it)
+source as {{ inlined() }} (
 
     select * from {{ source('raw', 'distributor_sell_in') }}
 
 ),
 
--- reports_in_window and latest_report read the raw table itself, not `source`: DuckDB
--- materializes a CTE that is read more than once, and the window's filter would then no
--- longer prune the scan of the raw table
 reports_in_window as (
 
     select distinct distributor_id, report_month
-    from {{ source('raw', 'distributor_sell_in') }}
+    from source
     where {{ incremental_window('cast(' ~ q('日期') ~ ' as date)') }}
 
 ),
@@ -31,7 +30,7 @@ latest_report as (
         deliveries.distributor_id,
         deliveries.report_month,
         deliveries._source_file
-    from {{ source('raw', 'distributor_sell_in') }} as deliveries
+    from source as deliveries
     inner join reports_in_window
         on deliveries.distributor_id = reports_in_window.distributor_id
         and deliveries.report_month = reports_in_window.report_month
