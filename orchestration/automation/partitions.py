@@ -18,7 +18,7 @@ partition window is the whole range (dbt gets it as WAREHOUSE_WINDOW_START / _EN
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -82,6 +82,16 @@ def month_key(day: date) -> str:
 
 def key_date(key: str) -> date:
     return date.fromisoformat(key)
+
+
+def run_partition_keys(tags: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first and last partition key of a run (or run request) from its tags: a range
+    (single-run backfill, the daily job over several days) or one partition; None without."""
+    if RANGE_START_TAG in tags:
+        return tags[RANGE_START_TAG], tags[RANGE_END_TAG]
+    if PARTITION_TAG in tags:
+        return tags[PARTITION_TAG], tags[PARTITION_TAG]
+    return None
 
 
 def window_dates(start: datetime, end: datetime) -> tuple[date, date]:

@@ -44,7 +44,6 @@ from dagster import (
 from orchestration.automation.partitions import (
     DAILY_TABLES,
     MONTHLY_TABLES,
-    PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
     REFERENCE_TABLES,
@@ -53,8 +52,10 @@ from orchestration.automation.partitions import (
     daily_partitions,
     day_key,
     full_daily_range,
+    key_date,
     last_key,
     monthly_partitions,
+    run_partition_keys,
 )
 from orchestration.ingest.files import (
     FEED_LAYOUTS,
@@ -301,17 +302,14 @@ def requested_partitions(request: RunRequest) -> list[str]:
     """The partition keys a run request covers (tests, logs)."""
     if request.partition_key:
         return [request.partition_key]
-    tags = request.tags or {}
-    if RANGE_START_TAG in tags:
-        from orchestration.automation.partitions import key_date
-        from orchestration.automation.partitions import monthly_partitions as months
-
-        first, last = key_date(tags[RANGE_START_TAG]), key_date(tags[RANGE_END_TAG])
-        if request.job_name == distributor_monthly_job.name:
-            return [k for k in months.get_partition_keys() if first <= key_date(k) <= last]
-        days = range(first.toordinal(), last.toordinal() + 1)
-        return [day_key(date.fromordinal(o)) for o in days]
-    return list(filter(None, [tags.get(PARTITION_TAG)]))
+    keys = run_partition_keys(request.tags or {})
+    if keys is None:
+        return []
+    first, last = key_date(keys[0]), key_date(keys[1])
+    if request.job_name == distributor_monthly_job.name:
+        return [k for k in monthly_partitions.get_partition_keys() if first <= key_date(k) <= last]
+    days = range(first.toordinal(), last.toordinal() + 1)
+    return [day_key(date.fromordinal(o)) for o in days]
 
 
 __all__ = [

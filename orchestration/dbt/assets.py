@@ -47,12 +47,10 @@ from packaging import version
 
 from orchestration.automation.partitions import (
     DAILY_TABLES,
-    PARTITION_TAG,
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     covers_all_partitions,
     daily_partitions,
     feed_files_between,
+    run_partition_keys,
     single_run_backfill,
     window_dates,
 )
@@ -238,13 +236,10 @@ def _partition_window(context: AssetExecutionContext,
     run's (its tags) for a layer with `run_window`; None outside a partition run."""
     if layer.partitions_def is not None:
         return window_dates(*context.partition_time_window)
-    if layer.run_window is None or not _in_partition_run(context):
+    keys = run_partition_keys(context.run.tags)
+    if layer.run_window is None or keys is None:
         return None
-    tags = context.run.tags
-    first = layer.run_window.time_window_for_partition_key(
-        tags.get(RANGE_START_TAG, tags.get(PARTITION_TAG)))
-    last = layer.run_window.time_window_for_partition_key(
-        tags.get(RANGE_END_TAG, tags.get(PARTITION_TAG)))
+    first, last = (layer.run_window.time_window_for_partition_key(key) for key in keys)
     return window_dates(first.start, last.end)
 
 
@@ -321,7 +316,7 @@ def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource,
 
 def _in_partition_run(context: AssetExecutionContext) -> bool:
     """A run of the daily job, the file sensor or a backfill (it carries a partition)."""
-    return PARTITION_TAG in context.run.tags or RANGE_START_TAG in context.run.tags
+    return run_partition_keys(context.run.tags) is not None
 
 
 def _build_unless_unchanged(context: AssetExecutionContext, layer_name: str, may_skip: bool,
