@@ -78,6 +78,44 @@ measured as (
         case when line_type = 'return' then -paid_amount else {{ money_zero() }} end as returns
     from valued
 
+),
+
+-- The table is stored in business-date order (stored_in_date_order): a full build sorts every
+-- line at once, and the sort spills at the 2 GB memory limit. It sorts only the columns read
+-- from the feed and the lookups; the constants and the columns derived from others (ids
+-- joined with '-', month, net amounts) are computed on the sorted rows below, which keep the
+-- sort's order (a projection of a single subquery). Measured at 30M order lines (11.7M POS
+-- lines, 2 threads): the sort spills 1.4 GB instead of 2.0 GB and the full build takes
+-- ~18.3 s instead of ~20.4 s (min of runs), the same rows; a one-day build is unchanged.
+in_date_order as (
+
+    select
+        pos_line_id,
+        line_type,
+        business_date,
+        region,
+        province_code,
+        city_code,
+        city_tier,
+        store_id,
+        sku,
+        series,
+        product_line,
+        quantity_sold,
+        quantity_returned,
+        gross_sales,
+        discounts,
+        returns,
+        unit_cost,
+        receipt_no,
+        original_receipt_no,
+        reject_reason,
+        _source_file,
+        _source_row,
+        _loaded_at
+    from measured
+    {{ stored_in_date_order('business_date') }}
+
 )
 
 select
@@ -118,5 +156,4 @@ select
     reject_reason,
     receipt_no,
     original_receipt_no
-from measured
-{{ stored_in_date_order('business_date') }}
+from in_date_order
