@@ -69,6 +69,12 @@ from orchestration.settings import load_settings
 
 
 @dataclass(frozen=True)
+class DbtCommand:
+    args: list[str]
+    window: tuple[date, date] | None = None  # business dates, inclusive; None = everything
+
+
+@dataclass(frozen=True)
 class Layer:
     select: str
     exclude: str | None = None
@@ -79,6 +85,11 @@ class Layer:
     run_window: PartitionsDefinition | None = None
     # in partition runs, not rebuilt while its inputs are unchanged (orchestration.dbt.unchanged)
     skip_when_unchanged: bool = False
+
+    def full_build(self) -> DbtCommand:
+        """`dbt build` of everything (no window, or a window over every partition);
+        incremental models rebuilt from scratch."""
+        return DbtCommand(["build", "--full-refresh"] if self.incremental else ["build"])
 
 
 LAYERS: dict[str, Layer] = {
@@ -224,12 +235,6 @@ def _touched_in_run(run_id: str, duckdb: DuckDBResource, raw_dir: Path, first: d
     return _touched_cache[key]
 
 
-@dataclass(frozen=True)
-class DbtCommand:
-    args: list[str]
-    window: tuple[date, date] | None = None  # business dates, inclusive; None = everything
-
-
 def _partition_window(context: AssetExecutionContext,
                       layer: Layer) -> tuple[date, date] | None:
     """The run's partition window as business dates: the step's own (a daily layer), or the
@@ -252,7 +257,7 @@ def dbt_build_command(context: AssetExecutionContext, layer: Layer, duckdb: Duck
     first, last = window
     if covers_all_partitions(layer.partitions_def or layer.run_window, first, last):
         context.log.info(f"window {first}..{last} covers every partition: full rebuild")
-        return DbtCommand(["build", "--full-refresh"] if layer.incremental else ["build"])
+        return layer.full_build()
     # every layer on the window widens it alike: the marts see what the daily layers rebuilt
     touched = _touched_in_run(context.run.run_id, duckdb, raw_dir, first, last)
     if touched is not None and (touched[0] < first or touched[1] > last):
@@ -363,7 +368,7 @@ def _layer_assets(name: str, partitioned: bool = True):
                 raw_files: RawFilesResource):
         if not partitioned:
             # the unpartitioned variant (full rebuilds): incremental models rebuilt from scratch
-            command = DbtCommand(["build", "--full-refresh"] if layer.incremental else ["build"])
+            command = layer.full_build()
         else:
             command = dbt_build_command(context, layer, duckdb, raw_files.path)
         in_partition_run = partitioned and _in_partition_run(context)
