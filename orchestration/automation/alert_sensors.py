@@ -51,11 +51,11 @@ from dagster import (
 
 from orchestration.automation.alerts import Alert, AlertNotifier, DeliveryResult
 from orchestration.automation.incidents import IncidentKey, IncidentStore, Transition
+from orchestration.automation.partitions import PARTITION_TAG, SHANGHAI
 from orchestration.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
-PARTITION_TAG = "dagster/partition"
 RUN_END_EVENTS = (
     DagsterEventType.RUN_SUCCESS,
     DagsterEventType.RUN_FAILURE,
@@ -466,8 +466,7 @@ def run_failure_alert_sensor(context: RunFailureSensorContext, alerts: AlertNoti
 # Feed freshness
 # --------------------------------------------------------------------------------------------
 
-FEED_TIMEZONE = "Asia/Shanghai"
-SHANGHAI = ZoneInfo(FEED_TIMEZONE)
+# feed days and deadlines are in the partitions' time zone (SHANGHAI, Asia/Shanghai)
 DEFAULT_FEED_DEADLINE = time(5, 30)
 ONLINE_PLATFORMS = ("tmall", "jd", "pinduoduo", "douyin", "wecom_community")
 

@@ -253,7 +253,7 @@ def dbt_build_command(context: AssetExecutionContext, layer: Layer, duckdb: Duck
     """`dbt build` for the run's partition window (see the module docstring)."""
     window = _partition_window(context, layer)
     if window is None:
-        return DbtCommand(["build"])
+        return layer.full_build()
     first, last = window
     if covers_all_partitions(layer.partitions_def or layer.run_window, first, last):
         context.log.info(f"window {first}..{last} covers every partition: full rebuild")
