@@ -28,9 +28,9 @@ class BuiltWarehouse:
     def serving_db(self) -> Path:
         return self.state_dir / "serving.duckdb"
 
-    def run_cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([WAREHOUSE_CLI, *args], env=self.env, capture_output=True,
-                              text=True, timeout=1800, check=False)
+    def run_cli(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([WAREHOUSE_CLI, *args], env={**self.env, **env},
+                              capture_output=True, text=True, timeout=1800, check=False)
 
 
 def build_warehouse(root: Path, **generate_args: object) -> BuiltWarehouse:
