@@ -98,13 +98,18 @@ def _invoke(args: list[str], env: dict[str, str],
 def _environment(env: Mapping[str, str]) -> Iterator[None]:
     """os.environ is `env` inside (the environment a dbt subprocess would have got)."""
     saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
+    _replace_environ(env)
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        _replace_environ(saved)
+
+
+def _replace_environ(values: Mapping[str, str]) -> None:
+    """Set os.environ to `values` without emptying it in between (other threads read it)."""
+    for name in set(os.environ) - set(values):
+        del os.environ[name]
+    os.environ.update(values)
 
 
 def _release_dbt() -> None:
