@@ -1,0 +1,95 @@
+"""`warehouse ui` (the README's way to open the Dagster UI) serves the code location.
+
+A real `dagster dev` (webserver, daemon, code server) on a free port of 127.0.0.1, started the
+way the README does it: from the venv's scripts without activating the venv, so `dbt` is not
+on PATH (dagster-dbt re-parses the project with the `dbt` on PATH under `dagster dev`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from orchestration.settings import REPO_ROOT
+
+WAREHOUSE_CLI = Path(sys.executable).with_name("warehouse")
+WORKSPACE_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+JOBS_QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+    jobs { name } } } } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                     data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]
+
+
+def _wait_for_location(port: int, deadline: float) -> list[dict]:
+    """The workspace's location entries once none is loading any more."""
+    while time.monotonic() < deadline:
+        try:
+            entries = _graphql(port, WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
+        except (urllib.error.URLError, ConnectionError, KeyError, TypeError):
+            entries = []
+        if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
+            return entries
+        time.sleep(1)
+    raise AssertionError("the Dagster UI did not load its code location in time")
+
+
+def _stop_group(leader: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM to `warehouse ui` and everything it started (webserver, daemon, code server),
+    SIGKILL to whatever is left after `timeout`."""
+    os.killpg(leader.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leader.poll()
+        try:
+            os.killpg(leader.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    os.killpg(leader.pid, signal.SIGKILL)
+    leader.wait()
+
+
+def test_warehouse_ui_serves_the_code_location_without_an_activated_venv(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "WAREHOUSE_STATE_DIR": str(tmp_path / "state"),
+           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "RAW_DIR": str(tmp_path / "raw")}
+    for name in ("WAREHOUSE_DB", "SERVING_DB"):
+        env.pop(name, None)
+    assert shutil.which("dbt", path=env["PATH"]) is None
+    log = (tmp_path / "ui.log").open("w")
+    ui = subprocess.Popen([str(WAREHOUSE_CLI), "ui", "--port", str(port)], cwd=REPO_ROOT,
+                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        entries = _wait_for_location(port, time.monotonic() + 180)
+        assert [entry["locationOrLoadError"]["__typename"] for entry in entries] == [
+            "RepositoryLocation"], entries
+        jobs = {job["name"] for node in _graphql(port, JOBS_QUERY)["repositoriesOrError"]["nodes"]
+                for job in node["jobs"]}
+        assert {"daily_refresh", "distributor_monthly"} <= jobs
+    finally:
+        _stop_group(ui)
+        log.close()
+    # the template's dagster.yaml (with the project's event log) was put in place
+    assert "PooledSqliteEventLogStorage" in (tmp_path / "dagster_home" / "dagster.yaml").read_text()
