@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.floor import compare_marts
+from orchestration.settings import path_with_environment_scripts
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -265,7 +266,7 @@ def pipeline_env(raw: Path, state: Path, memory_limit: str, threads: int) -> dic
                DAGSTER_HOME=str(state / "dagster_home"), DUCKDB_MEMORY_LIMIT=memory_limit,
                DUCKDB_THREADS=str(threads), PYTHONUNBUFFERED="1",
                PARTITIONS_START=os.environ.get("PARTITIONS_START", START),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+               PATH=path_with_environment_scripts(os.environ.get("PATH")))
     return env
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestration.settings import REPO_ROOT, load_settings
+from orchestration.settings import REPO_ROOT, load_settings, path_with_environment_scripts
 
 DEMO = {"scale": 1.0, "start": "2022-01-01", "end": "2025-12-31", "seed": 7}
 
@@ -66,12 +66,12 @@ def _ui(args: argparse.Namespace) -> int:
 
     home = prepare_dagster_home()
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})")
-    scripts = Path(sys.executable).parent
     # Under `dagster dev`, dagster-dbt re-parses the project with the `dbt` found on PATH
     # (DbtProject.prepare_if_dev): this environment's, even when it is not activated.
-    env = {**os.environ, "PATH": os.pathsep.join([str(scripts), os.environ.get("PATH", "")])}
-    return subprocess.call([str(scripts / "dagster"), "dev", "-h", args.host, "-p",
-                            str(args.port)], cwd=REPO_ROOT, env=env)
+    env = {**os.environ, "PATH": path_with_environment_scripts(os.environ.get("PATH"))}
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.call([str(dagster), "dev", "-h", args.host, "-p", str(args.port)],
+                           cwd=REPO_ROOT, env=env)
 
 
 def _figures(args: argparse.Namespace) -> int:

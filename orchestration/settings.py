@@ -7,6 +7,7 @@ no configuration; production deployments point them elsewhere.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,12 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DEFAULT_RAW_DIR = REPO_ROOT / "data" / "generated"
 DEFAULT_STATE_DIR = REPO_ROOT / ".warehouse"
+
+
+def path_with_environment_scripts(path: str | None) -> str:
+    """PATH with this Python environment's scripts (dbt, dagster, warehouse) first, so child
+    processes find them when the environment is not activated."""
+    return os.pathsep.join([str(Path(sys.executable).parent), path or ""])
 
 
 def _path_from_env(name: str, default: Path) -> Path:

@@ -20,6 +20,7 @@ import pytest
 
 from benchmarks.floor import MARTS, compare_marts, run_floor
 from orchestration.datagen.generate import generate
+from orchestration.settings import path_with_environment_scripts
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,7 +36,7 @@ def pipeline_and_raw(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     # PARTITIONS_START: daily partitions from the data's first day (they run to yesterday)
     env.update(RAW_DIR=str(raw), WAREHOUSE_STATE_DIR=str(state), DUCKDB_MEMORY_LIMIT="1GB",
                DUCKDB_THREADS="2", PARTITIONS_START="2023-11-01",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
+               PATH=path_with_environment_scripts(env.get("PATH")))
     warehouse = Path(sys.executable).with_name("warehouse")
     completed = subprocess.run([str(warehouse), "run", "--quiet"], env=env, cwd=REPO,
                                capture_output=True, text=True, timeout=900)
