@@ -33,6 +33,7 @@ from typing import Any
 
 from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
@@ -40,7 +41,6 @@ from dagster._core.storage.sql import create_engine
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy.engine import Connection, Engine
 
-INDEX_SHARD = "index"
 # run databases kept open at once: a run writes to its own and the index; the webserver reads
 # a few recent runs at a time
 MAX_OPEN_DATABASES = 16
@@ -95,7 +95,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             changes_before = sqlite_connection.total_changes
             with connection.begin():
                 yield connection
-            if shard != INDEX_SHARD and sqlite_connection.total_changes != changes_before:
+            if shard != INDEX_SHARD_NAME and sqlite_connection.total_changes != changes_before:
                 # makes the write visible in <run id>.db itself (see the module docstring)
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
