@@ -9,7 +9,6 @@ bounded.
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -19,18 +18,16 @@ from dagster import AssetCheckResult, AssetCheckSpec, DagsterInstance, Output, a
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from orchestration.event_log import PooledSqliteEventLogStorage
-from orchestration.instance import TEMPLATE
+from orchestration.instance import get_instance
 
 CHECKS = 40
 
 
 @pytest.fixture
 def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(TEMPLATE, home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with DagsterInstance.get() as dagster_instance:
+    """A Dagster home set up as the CLI does it (the project's dagster.yaml template)."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    with get_instance() as dagster_instance:
         yield dagster_instance
 
 
