@@ -1,8 +1,10 @@
-"""Shared test helpers: build a real warehouse from generated data with the real CLI."""
+"""Shared test helpers: build a real warehouse from generated data with the real CLI; a free
+port on 127.0.0.1."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,6 +13,13 @@ from pathlib import Path
 from orchestration.datagen.generate import generate
 
 WAREHOUSE_CLI = str(Path(sys.executable).with_name("warehouse"))
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (free to bind, or refusing connections)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)

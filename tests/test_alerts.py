@@ -12,7 +12,6 @@ import base64
 import email
 import email.policy
 import json
-import socket
 import socketserver
 import threading
 import time
@@ -22,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import closed_port
 from dagster import (
     AssetCheckResult,
     DailyPartitionsDefinition,
@@ -189,12 +189,6 @@ class SmtpSink:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -11,27 +11,19 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
+
+from conftest import WAREHOUSE_CLI, closed_port
 
 from orchestration.settings import REPO_ROOT
 
-WAREHOUSE_CLI = Path(sys.executable).with_name("warehouse")
 WORKSPACE_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 JOBS_QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
     jobs { name } } } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -72,14 +64,14 @@ def _stop_group(leader: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def test_warehouse_ui_serves_the_code_location_without_an_activated_venv(tmp_path):
-    port = _free_port()
+    port = closed_port()
     env = {**os.environ, "PATH": "/usr/bin:/bin", "WAREHOUSE_STATE_DIR": str(tmp_path / "state"),
            "DAGSTER_HOME": str(tmp_path / "dagster_home"), "RAW_DIR": str(tmp_path / "raw")}
     for name in ("WAREHOUSE_DB", "SERVING_DB"):
         env.pop(name, None)
     assert shutil.which("dbt", path=env["PATH"]) is None
     log = (tmp_path / "ui.log").open("w")
-    ui = subprocess.Popen([str(WAREHOUSE_CLI), "ui", "--port", str(port)], cwd=REPO_ROOT,
+    ui = subprocess.Popen([WAREHOUSE_CLI, "ui", "--port", str(port)], cwd=REPO_ROOT,
                           env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         entries = _wait_for_location(port, time.monotonic() + 180)
