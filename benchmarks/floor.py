@@ -40,8 +40,24 @@ class FloorResult:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-POS_HEADER = ",".join(("销售日期", "小票号", "门店编号", "门店名称", "行号", "商品编码", "商品名称",
-                       "数量", "零售价", "折扣金额", "实收金额", "原小票号", "收银员", "交易时间"))
+POS_HEADER = ",".join(
+    (
+        "销售日期",
+        "小票号",
+        "门店编号",
+        "门店名称",
+        "行号",
+        "商品编码",
+        "商品名称",
+        "数量",
+        "零售价",
+        "折扣金额",
+        "实收金额",
+        "原小票号",
+        "收银员",
+        "交易时间",
+    )
+)
 
 
 def decode_pos_files(raw_dir: Path, out_dir: Path) -> int:
@@ -78,14 +94,18 @@ def _text(value: object) -> str | None:
 
 def read_workbooks(raw_dir: Path) -> pa.Table:
     """Every invoice line of every sell-in workbook (between the header and the total row)."""
-    columns: dict[str, list] = {name: [] for name in
-                                ("distributor_id", "report_month", "_source_row", *SELL_IN_COLUMNS)}
+    columns: dict[str, list] = {
+        name: [] for name in ("distributor_id", "report_month", "_source_row", *SELL_IN_COLUMNS)
+    }
     for path in sorted((raw_dir / "distributor").glob("*/*.xlsx")):
         match = _WORKBOOK.fullmatch(path.relative_to(raw_dir / "distributor").as_posix())
         if match is None:
             continue
-        rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("进货明细").to_python(
-            skip_empty_area=False)
+        rows = (
+            CalamineWorkbook.from_path(str(path))
+            .get_sheet_by_name("进货明细")
+            .to_python(skip_empty_area=False)
+        )
         header_at = next(i for i, row in enumerate(rows) if row and str(row[0]).strip() == "日期")
         header = [str(cell).strip() for cell in rows[header_at]]
         positions = [header.index(name) if name in header else None for name in SELL_IN_COLUMNS]
@@ -100,10 +120,15 @@ def read_workbooks(raw_dir: Path) -> pa.Table:
             columns["report_month"].append(f"{month[:4]}-{month[4:]}-01")
             columns["_source_row"].append(index + 1)
             for name, position in zip(SELL_IN_COLUMNS, positions, strict=True):
-                columns[name].append(None if position is None or position >= len(row)
-                                     else _text(row[position]))
-    return pa.table({name: pa.array(values, pa.int64() if name == "_source_row" else pa.string())
-                     for name, values in columns.items()})
+                columns[name].append(
+                    None if position is None or position >= len(row) else _text(row[position])
+                )
+    return pa.table(
+        {
+            name: pa.array(values, pa.int64() if name == "_source_row" else pa.string())
+            for name, values in columns.items()
+        }
+    )
 
 
 def statements(sql: str) -> list[str]:
@@ -112,8 +137,9 @@ def statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().strip(";").strip()]
 
 
-def run_floor(raw_dir: Path, work_dir: Path, memory_limit: str = "3GB",
-              threads: int = 2) -> FloorResult:
+def run_floor(
+    raw_dir: Path, work_dir: Path, memory_limit: str = "3GB", threads: int = 2
+) -> FloorResult:
     """Run the floor; the marts are temp tables of the returned in-memory connection."""
     raw_dir, work_dir = Path(raw_dir).resolve(), Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -128,26 +154,37 @@ def run_floor(raw_dir: Path, work_dir: Path, memory_limit: str = "3GB",
     sell_in_cells = read_workbooks(raw_dir)
     steps["python: read xlsx (calamine)"] = time.perf_counter() - lap
 
-    connection = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
-                                        "temp_directory": str(work_dir / "duckdb_tmp")})
+    connection = duckdb.connect(
+        config={
+            "memory_limit": memory_limit,
+            "threads": threads,
+            "temp_directory": str(work_dir / "duckdb_tmp"),
+        }
+    )
     connection.register("sell_in_cells", sell_in_cells)
-    sql = (SQL_PATH.read_text(encoding="utf-8").replace("${RAW}", raw_dir.as_posix())
-           .replace("${POS}", pos_dir.as_posix()).replace("${SEEDS}", SEEDS_DIR.as_posix()))
+    sql = (
+        SQL_PATH.read_text(encoding="utf-8")
+        .replace("${RAW}", raw_dir.as_posix())
+        .replace("${POS}", pos_dir.as_posix())
+        .replace("${SEEDS}", SEEDS_DIR.as_posix())
+    )
     for statement in statements(sql):
         lap = time.perf_counter()
         connection.execute(statement)
         label = re.sub(r"\s+", " ", statement)[:70]
         steps[f"sql: {label}"] = steps.get(f"sql: {label}", 0.0) + time.perf_counter() - lap
     seconds = time.perf_counter() - started
-    rows = {mart: connection.execute(f"SELECT count(*) FROM {mart}").fetchone()[0]
-            for mart in MARTS}
+    rows = {
+        mart: connection.execute(f"SELECT count(*) FROM {mart}").fetchone()[0] for mart in MARTS
+    }
     rows["sales_lines"] = connection.execute("SELECT count(*) FROM sales_lines").fetchone()[0]
     shutil.rmtree(pos_dir, ignore_errors=True)
     return FloorResult(connection, seconds, steps, rows)
 
 
-def compare_marts(connection: duckdb.DuckDBPyConnection, serving_db: Path,
-                  marts: tuple[str, ...] = MARTS) -> dict[str, dict]:
+def compare_marts(
+    connection: duckdb.DuckDBPyConnection, serving_db: Path, marts: tuple[str, ...] = MARTS
+) -> dict[str, dict]:
     """EXCEPT ALL both ways between the floor's marts and the pipeline's (schema marts of the
     serving database), on the floor's columns, decimals rounded to their scale (cents for
     money). Returns per mart: rows on each side, rows only in the floor / only in the pipeline,
@@ -157,8 +194,9 @@ def compare_marts(connection: duckdb.DuckDBPyConnection, serving_db: Path,
     report = {}
     for mart in marts:
         described = connection.execute(f"DESCRIBE {mart}").fetchall()
-        pipeline_columns = {r[0] for r in connection.execute(
-            f"DESCRIBE pipeline.marts.{mart}").fetchall()}
+        pipeline_columns = {
+            r[0] for r in connection.execute(f"DESCRIBE pipeline.marts.{mart}").fetchall()
+        }
         exprs = []
         for name, sql_type, *_ in described:
             if name not in pipeline_columns:
@@ -173,20 +211,31 @@ def compare_marts(connection: duckdb.DuckDBPyConnection, serving_db: Path,
         floor_sql = f"SELECT {select} FROM {mart}"
         pipeline_sql = f"SELECT {select} FROM pipeline.marts.{mart}"
         only_floor = connection.execute(
-            f"SELECT count(*) FROM ({floor_sql} EXCEPT ALL {pipeline_sql})").fetchone()[0]
+            f"SELECT count(*) FROM ({floor_sql} EXCEPT ALL {pipeline_sql})"
+        ).fetchone()[0]
         only_pipeline = connection.execute(
-            f"SELECT count(*) FROM ({pipeline_sql} EXCEPT ALL {floor_sql})").fetchone()[0]
+            f"SELECT count(*) FROM ({pipeline_sql} EXCEPT ALL {floor_sql})"
+        ).fetchone()[0]
         samples = []
         if only_floor or only_pipeline:
-            samples = [("floor", *r) for r in connection.execute(
-                f"{floor_sql} EXCEPT ALL {pipeline_sql} LIMIT 3").fetchall()]
-            samples += [("pipeline", *r) for r in connection.execute(
-                f"{pipeline_sql} EXCEPT ALL {floor_sql} LIMIT 3").fetchall()]
+            samples = [
+                ("floor", *r)
+                for r in connection.execute(
+                    f"{floor_sql} EXCEPT ALL {pipeline_sql} LIMIT 3"
+                ).fetchall()
+            ]
+            samples += [
+                ("pipeline", *r)
+                for r in connection.execute(
+                    f"{pipeline_sql} EXCEPT ALL {floor_sql} LIMIT 3"
+                ).fetchall()
+            ]
         report[mart] = {
             "columns": len(exprs),
             "floor_rows": connection.execute(f"SELECT count(*) FROM {mart}").fetchone()[0],
             "pipeline_rows": connection.execute(
-                f"SELECT count(*) FROM pipeline.marts.{mart}").fetchone()[0],
+                f"SELECT count(*) FROM pipeline.marts.{mart}"
+            ).fetchone()[0],
             "only_in_floor": only_floor,
             "only_in_pipeline": only_pipeline,
             "equal": only_floor == 0 and only_pipeline == 0,
@@ -217,11 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     for mart in MARTS:
         result.connection.execute(f"CREATE TABLE out.{mart} AS FROM {mart}")
     result.connection.execute("DETACH out")
-    payload = {"seconds": round(result.seconds, 3), "rows": result.rows,
-               "steps": {k: round(v, 3) for k, v in result.steps.items()}}
+    payload = {
+        "seconds": round(result.seconds, 3),
+        "rows": result.rows,
+        "steps": {k: round(v, 3) for k, v in result.steps.items()},
+    }
     if args.json:
-        Path(args.json).write_text(json.dumps(payload, indent=1, ensure_ascii=False),
-                                   encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8"
+        )
     print(f"floor: {result.seconds:.1f} s, {result.rows['sales_lines']:,} sales lines")
     return 0
 

@@ -61,8 +61,10 @@ def _step_times(instance, run_id: str) -> dict[str, dict]:
         event = entry.dagster_event
         if event is None or event.step_key is None:
             continue
-        step = steps.setdefault(event.step_key, {"start": None, "end": None,
-                                                 "materializations": 0, "check_evaluations": 0})
+        step = steps.setdefault(
+            event.step_key,
+            {"start": None, "end": None, "materializations": 0, "check_evaluations": 0},
+        )
         kind = event.event_type_value
         if kind == "STEP_START":
             step["start"] = entry.timestamp
@@ -114,11 +116,15 @@ def main(argv: list[str] | None = None) -> int:
             daily_mode = f"run_pipeline({name}={args.day!r}): partitioned one-day refresh"
         elif _job(defs, DAILY_JOB) is not None:
             daily_job = _job(defs, DAILY_JOB)
-            daily_mode = (f"job {DAILY_JOB!r} (what the 06:00 schedule launches) for partition "
-                          f"{args.day}, in-process")
+            daily_mode = (
+                f"job {DAILY_JOB!r} (what the 06:00 schedule launches) for partition "
+                f"{args.day}, in-process"
+            )
         else:
-            daily_mode = ("whole pipeline re-run (no partitioned refresh in the code location "
-                          "yet): ingest skips unchanged files by sha256, dbt rebuilds every model")
+            daily_mode = (
+                "whole pipeline re-run (no partitioned refresh in the code location "
+                "yet): ingest skips unchanged files by sha256, dbt rebuilds every model"
+            )
 
     known_runs = {r.run_id for r in instance.get_runs()}
     run_started = time.perf_counter()
@@ -127,13 +133,19 @@ def main(argv: list[str] | None = None) -> int:
 
         progress(f"[1/1] {DAILY_JOB} {args.day} ...")
         result = daily_job.execute_in_process(
-            partition_key=args.day, instance=instance, run_config=QUIET_LOGS,
-            raise_on_error=False, tags={"warehouse/stage": f"{DAILY_JOB} {args.day}"})
+            partition_key=args.day,
+            instance=instance,
+            run_config=QUIET_LOGS,
+            raise_on_error=False,
+            tags={"warehouse/stage": f"{DAILY_JOB} {args.day}"},
+        )
         ok = result.success
         for evaluation in result.get_asset_check_evaluations():
             if not evaluation.passed:
-                progress(f"      check failed: {evaluation.asset_key.to_user_string()} / "
-                         f"{evaluation.check_name} ({evaluation.severity.value})")
+                progress(
+                    f"      check failed: {evaluation.asset_key.to_user_string()} / "
+                    f"{evaluation.check_name} ({evaluation.severity.value})"
+                )
         progress(f"      {'done' if ok else 'FAILED'} (run {result.run_id})")
     else:
         ok = run_pipeline(progress=progress, instance=instance, **kwargs)
@@ -141,25 +153,38 @@ def main(argv: list[str] | None = None) -> int:
 
     stages = []
     runs = [r for r in instance.get_runs() if r.run_id not in known_runs]
-    for run in sorted(runs, key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp
-                      .timestamp()):
+    for run in sorted(
+        runs, key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp()
+    ):
         record = instance.get_run_record_by_id(run.run_id)
         label = run.tags.get("warehouse/stage", run.job_name)
-        wall = (record.end_time - record.start_time) if record.start_time and record.end_time \
-            else None
+        wall = (
+            (record.end_time - record.start_time) if record.start_time and record.end_time else None
+        )
         steps = _step_times(instance, run.run_id)
         asset_s = sum(s["seconds"] for s in steps.values() if s["kind"] == "asset")
         check_s = sum(s["seconds"] for s in steps.values() if s["kind"] == "check")
-        stages.append({
-            "label": label, "bucket": _stage_bucket(label), "run_id": run.run_id,
-            "status": str(run.status.value), "wall_s": round(wall, 3) if wall else None,
-            "asset_steps_s": round(asset_s, 3), "gx_check_steps_s": round(check_s, 3),
-            "dagster_overhead_s": round(wall - asset_s - check_s, 3) if wall else None,
-            "steps": steps,
-        })
-    payload = {"ok": ok, "startup_s": round(startup_s, 3), "total_s": round(total_s, 3),
-               "daily_mode": daily_mode, "stages": stages,
-               "progress": [[round(t - run_started, 3), m] for t, m in marks]}
+        stages.append(
+            {
+                "label": label,
+                "bucket": _stage_bucket(label),
+                "run_id": run.run_id,
+                "status": str(run.status.value),
+                "wall_s": round(wall, 3) if wall else None,
+                "asset_steps_s": round(asset_s, 3),
+                "gx_check_steps_s": round(check_s, 3),
+                "dagster_overhead_s": round(wall - asset_s - check_s, 3) if wall else None,
+                "steps": steps,
+            }
+        )
+    payload = {
+        "ok": ok,
+        "startup_s": round(startup_s, 3),
+        "total_s": round(total_s, 3),
+        "daily_mode": daily_mode,
+        "stages": stages,
+        "progress": [[round(t - run_started, 3), m] for t, m in marks],
+    }
     Path(args.out).write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
     return 0 if ok else 1
 

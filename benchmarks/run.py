@@ -43,8 +43,13 @@ README = HERE / "README.md"
 DEFAULT_WORK = HERE / "work"
 START, END, SEED = "2022-01-01", "2025-12-31", 7
 # raw feeds whose rows are order lines (the day's size in the daily refresh rows)
-ORDER_LINE_FEEDS = ("online_order_lines", "store_pos_lines", "shopee_orders", "lazada_orders",
-                    "distributor_sell_in")
+ORDER_LINE_FEEDS = (
+    "online_order_lines",
+    "store_pos_lines",
+    "shopee_orders",
+    "lazada_orders",
+    "distributor_sell_in",
+)
 CALIBRATION_SCALE = 0.25  # small scales round cells up: 0.02 gives ~935k/unit, 1.07 ~829k
 SMALL_HISTORY_LINES = 1_000_000
 LARGE_HISTORY_FROM = 3_000_000  # a main run at least this big counts as the large history
@@ -104,8 +109,9 @@ def _tree_rss_mb(root: int) -> float:
     return total_kb / 1024
 
 
-def run_monitored(cmd: list[str], env: dict[str, str], log_path: Path,
-                  interval: float = 0.25) -> dict:
+def run_monitored(
+    cmd: list[str], env: dict[str, str], log_path: Path, interval: float = 0.25
+) -> dict:
     """Run a child process; wall time, peak RSS of its tree (sampled), ru_maxrss (wait4)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w", encoding="utf-8") as log:
@@ -126,24 +132,32 @@ def run_monitored(cmd: list[str], env: dict[str, str], log_path: Path,
         wall = time.perf_counter() - started
         done.set()
         sampler.join()
-    return {"returncode": proc.returncode, "wall_s": round(wall, 3),
-            "peak_tree_rss_mb": round(peak[0], 1),
-            # Linux: KiB; the largest single process among the child and its reaped children
-            "max_single_process_rss_mb": round(usage.ru_maxrss / 1024, 1),
-            "log": str(log_path)}
+    return {
+        "returncode": proc.returncode,
+        "wall_s": round(wall, 3),
+        "peak_tree_rss_mb": round(peak[0], 1),
+        # Linux: KiB; the largest single process among the child and its reaped children
+        "max_single_process_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "log": str(log_path),
+    }
 
 
 def machine() -> dict:
-    info = {"host": platform.node(), "python": platform.python_version(),
-            "duckdb": duckdb.__version__, "cpus": os.cpu_count(),
-            "platform": platform.platform()}
+    info = {
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
         model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
         info["cpu"] = model.group(1).strip() if model else platform.processor()
         meminfo = Path("/proc/meminfo").read_text()
-        info["memory_gib"] = round(int(re.search(r"MemTotal:\s*(\d+)", meminfo).group(1))
-                                   / 2**20, 1)
+        info["memory_gib"] = round(
+            int(re.search(r"MemTotal:\s*(\d+)", meminfo).group(1)) / 2**20, 1
+        )
     except (OSError, AttributeError):
         pass
     try:
@@ -170,12 +184,26 @@ def lines_per_scale(work: Path) -> float:
     from orchestration.datagen.generate import generate
 
     out = work / "calibration"
-    report = generate(out, scale=CALIBRATION_SCALE, start=START, end=END, seed=SEED,
-                      with_defects=False, progress=lambda *_: None)
+    report = generate(
+        out,
+        scale=CALIBRATION_SCALE,
+        start=START,
+        end=END,
+        seed=SEED,
+        with_defects=False,
+        progress=lambda *_: None,
+    )
     value = report.order_lines / CALIBRATION_SCALE
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"lines_per_scale": value, "scale": CALIBRATION_SCALE,
-                                 "order_lines": report.order_lines}))
+    cache.write_text(
+        json.dumps(
+            {
+                "lines_per_scale": value,
+                "scale": CALIBRATION_SCALE,
+                "order_lines": report.order_lines,
+            }
+        )
+    )
     shutil.rmtree(out, ignore_errors=True)
     return value
 
@@ -186,10 +214,20 @@ def generate_data(out: Path, lines: int, work: Path) -> dict:
     scale = round(lines / lines_per_scale(work), 4)
     print(f"Generating ~{lines:,} order lines (scale {scale}) into {out} ...", flush=True)
     started = time.perf_counter()
-    report = generate(out, scale=scale, start=START, end=END, seed=SEED, with_defects=True,
-                      progress=lambda message: print(f"  {message}", flush=True))
-    return {"scale": scale, "order_lines": report.order_lines,
-            "seconds": round(time.perf_counter() - started, 1)}
+    report = generate(
+        out,
+        scale=scale,
+        start=START,
+        end=END,
+        seed=SEED,
+        with_defects=True,
+        progress=lambda message: print(f"  {message}", flush=True),
+    )
+    return {
+        "scale": scale,
+        "order_lines": report.order_lines,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def manifest(raw: Path) -> dict:
@@ -198,8 +236,12 @@ def manifest(raw: Path) -> dict:
 
 
 def last_day(raw: Path) -> str:
-    days = {m.group(1) for folder in DAILY_FOLDERS for p in (raw / folder).rglob("*")
-            if (m := DAILY_FILE.search(p.name))}
+    days = {
+        m.group(1)
+        for folder in DAILY_FOLDERS
+        for p in (raw / folder).rglob("*")
+        if (m := DAILY_FILE.search(p.name))
+    }
     latest = max(days)
     return f"{latest[:4]}-{latest[4:6]}-{latest[6:]}"
 
@@ -207,8 +249,9 @@ def last_day(raw: Path) -> str:
 def _is_day_file(raw: Path, path: Path, digits: str) -> bool:
     relative = path.relative_to(raw).as_posix()
     match = DAILY_FILE.search(path.name)
-    return (relative.split("/")[0] in DAILY_FOLDERS and match is not None
-            and match.group(1) == digits)
+    return (
+        relative.split("/")[0] in DAILY_FOLDERS and match is not None and match.group(1) == digits
+    )
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -254,19 +297,28 @@ def rows_read_per_feed(warehouse: Path, files: list[str]) -> dict[str, int]:
             "SELECT feed, sum(rows_read) FROM (SELECT DISTINCT ON (_source_file) * "
             "FROM raw.load_log WHERE _source_file IN (SELECT unnest($files::VARCHAR[])) "
             "ORDER BY _source_file, _loaded_at DESC) GROUP BY feed ORDER BY feed",
-            {"files": files}).fetchall()
+            {"files": files},
+        ).fetchall()
     return {feed: int(count) for feed, count in rows}
 
 
 # ---------------------------------------------------------------------------- runs
 def pipeline_env(raw: Path, state: Path, memory_limit: str, threads: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WAREHOUSE_DB", "SERVING_DB", "DAGSTER_HOME")}
-    env.update(RAW_DIR=str(raw), WAREHOUSE_STATE_DIR=str(state),
-               DAGSTER_HOME=str(state / "dagster_home"), DUCKDB_MEMORY_LIMIT=memory_limit,
-               DUCKDB_THREADS=str(threads), PYTHONUNBUFFERED="1",
-               PARTITIONS_START=os.environ.get("PARTITIONS_START", START),
-               PATH=path_with_environment_scripts(os.environ.get("PATH")))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WAREHOUSE_DB", "SERVING_DB", "DAGSTER_HOME")
+    }
+    env.update(
+        RAW_DIR=str(raw),
+        WAREHOUSE_STATE_DIR=str(state),
+        DAGSTER_HOME=str(state / "dagster_home"),
+        DUCKDB_MEMORY_LIMIT=memory_limit,
+        DUCKDB_THREADS=str(threads),
+        PYTHONUNBUFFERED="1",
+        PARTITIONS_START=os.environ.get("PARTITIONS_START", START),
+        PATH=path_with_environment_scripts(os.environ.get("PATH")),
+    )
     return env
 
 
@@ -276,29 +328,51 @@ def run_pipeline_child(raw: Path, state: Path, label: str, args, day: str | None
     if day:
         cmd += ["--day", day]
     print(f"Pipeline ({label}) on {raw.name} ...", flush=True)
-    measured = run_monitored(cmd, pipeline_env(raw, state, args.memory_limit, args.threads),
-                             state.parent / f"pipeline-{label}.log")
+    measured = run_monitored(
+        cmd,
+        pipeline_env(raw, state, args.memory_limit, args.threads),
+        state.parent / f"pipeline-{label}.log",
+    )
     timing = json.loads(out.read_text()) if out.exists() else {"ok": False, "stages": []}
     if measured["returncode"] != 0 or not timing.get("ok"):
         tail = Path(measured["log"]).read_text(encoding="utf-8", errors="replace")[-3000:]
         raise SystemExit(f"pipeline ({label}) failed; log {measured['log']}:\n{tail}")
-    print(f"  done: {timing['total_s']:.1f} s (+{timing['startup_s']:.1f} s loading the "
-          f"definitions), peak RSS {measured['peak_tree_rss_mb']:.0f} MiB", flush=True)
+    print(
+        f"  done: {timing['total_s']:.1f} s (+{timing['startup_s']:.1f} s loading the "
+        f"definitions), peak RSS {measured['peak_tree_rss_mb']:.0f} MiB",
+        flush=True,
+    )
     return {**measured, **timing}
 
 
 def run_floor_child(raw: Path, work: Path, args) -> dict:
     out_db, out_json = work / "floor.duckdb", work / "floor.json"
-    cmd = [sys.executable, "-m", "benchmarks.floor", "--raw-dir", str(raw),
-           "--work", str(work / "floor"), "--out-db", str(out_db), "--json", str(out_json),
-           "--memory-limit", args.memory_limit, "--threads", str(args.threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.floor",
+        "--raw-dir",
+        str(raw),
+        "--work",
+        str(work / "floor"),
+        "--out-db",
+        str(out_db),
+        "--json",
+        str(out_json),
+        "--memory-limit",
+        args.memory_limit,
+        "--threads",
+        str(args.threads),
+    ]
     print("Floor (bare DuckDB SQL) ...", flush=True)
     measured = run_monitored(cmd, os.environ.copy(), work / "floor.log")
     if measured["returncode"] != 0:
         raise SystemExit(f"floor failed: {Path(measured['log']).read_text()[-3000:]}")
     result = json.loads(out_json.read_text())
-    print(f"  done: {result['seconds']:.1f} s, peak RSS {measured['peak_tree_rss_mb']:.0f} MiB",
-          flush=True)
+    print(
+        f"  done: {result['seconds']:.1f} s, peak RSS {measured['peak_tree_rss_mb']:.0f} MiB",
+        flush=True,
+    )
     return {**measured, **result, "db": str(out_db)}
 
 
@@ -342,8 +416,9 @@ def _copy_state(source: Path, target: Path) -> None:
     shutil.copytree(source, target, symlinks=True)  # serving_parquet/current is a link
 
 
-def daily_refresh(full: Path, lines_label: str, work: Path, args, history_ready: bool,
-                  day: str) -> dict:
+def daily_refresh(
+    full: Path, lines_label: str, work: Path, args, history_ready: bool, day: str
+) -> dict:
     """With the history (all but `day`) loaded, deliver `day` and time its refresh.
 
     It is timed `args.daily_repeats` times, each on the warehouse as the history left it (the
@@ -370,13 +445,17 @@ def daily_refresh(full: Path, lines_label: str, work: Path, args, history_ready:
     finally:
         shutil.rmtree(snapshot, ignore_errors=True)
     timing = sorted(runs, key=lambda run: run["total_s"])[len(runs) // 2]
-    return {"history_lines": manifest(full).get("order_lines"), "day": day,
-            "files_delivered": len(delivered),
-            "day_rows_read": rows_read_per_feed(state / "warehouse.duckdb", delivered),
-            "seconds": timing["total_s"], "runs_s": [run["total_s"] for run in runs],
-            "mode": timing.get("daily_mode"),
-            "peak_rss_mb": max(run["peak_tree_rss_mb"] for run in runs),
-            "stages": stage_summary(timing)}
+    return {
+        "history_lines": manifest(full).get("order_lines"),
+        "day": day,
+        "files_delivered": len(delivered),
+        "day_rows_read": rows_read_per_feed(state / "warehouse.duckdb", delivered),
+        "seconds": timing["total_s"],
+        "runs_s": [run["total_s"] for run in runs],
+        "mode": timing.get("daily_mode"),
+        "peak_rss_mb": max(run["peak_tree_rss_mb"] for run in runs),
+        "stages": stage_summary(timing),
+    }
 
 
 # ---------------------------------------------------------------------------- reporting
@@ -385,27 +464,40 @@ def evaluate(result: dict) -> dict[str, dict]:
     checks = {}
     ratio = result.get("ratio")
     checks["full_refresh_le_1.5x_floor"] = {
-        "value": ratio, "target": t["full_refresh_over_floor_max"],
+        "value": ratio,
+        "target": t["full_refresh_over_floor_max"],
         "pass": ratio is not None and ratio <= t["full_refresh_over_floor_max"],
-        "note": "target is stated at 30M lines"}
+        "note": "target is stated at 30M lines",
+    }
     for size in ("small", "large"):
         value = result.get(f"daily_refresh_s_{size}_history")
         checks[f"daily_refresh_{size}_history_le_15s"] = {
-            "value": value, "target": t["daily_refresh_s_max"],
-            "pass": None if value is None else value <= t["daily_refresh_s_max"]}
-    small, large = (result.get("daily_refresh_s_small_history"),
-                    result.get("daily_refresh_s_large_history"))
+            "value": value,
+            "target": t["daily_refresh_s_max"],
+            "pass": None if value is None else value <= t["daily_refresh_s_max"],
+        }
+    small, large = (
+        result.get("daily_refresh_s_small_history"),
+        result.get("daily_refresh_s_large_history"),
+    )
     growth = round(large / small - 1, 3) if small and large else None
     checks["daily_refresh_growth_le_20pct"] = {
-        "value": growth, "target": t["daily_growth_max"],
-        "pass": None if growth is None else growth <= t["daily_growth_max"]}
-    checks["peak_rss_le_3GB"] = {"value": result["peak_rss_mb"], "target": t["peak_rss_mb_max"],
-                                 "pass": result["peak_rss_mb"] <= t["peak_rss_mb_max"],
-                                 "note": "target is stated at 30M lines"}
+        "value": growth,
+        "target": t["daily_growth_max"],
+        "pass": None if growth is None else growth <= t["daily_growth_max"],
+    }
+    checks["peak_rss_le_3GB"] = {
+        "value": result["peak_rss_mb"],
+        "target": t["peak_rss_mb_max"],
+        "pass": result["peak_rss_mb"] <= t["peak_rss_mb_max"],
+        "note": "target is stated at 30M lines",
+    }
     for layer, share in result.get("gx_overhead", {}).items():
-        checks[f"gx_adds_le_30pct_{layer}"] = {"value": share,
-                                               "target": t["gx_overhead_per_layer_max"],
-                                               "pass": share <= t["gx_overhead_per_layer_max"]}
+        checks[f"gx_adds_le_30pct_{layer}"] = {
+            "value": share,
+            "target": t["gx_overhead_per_layer_max"],
+            "pass": share <= t["gx_overhead_per_layer_max"],
+        }
     checks["marts_equal_floor"] = {"value": result["marts_equal"], "pass": result["marts_equal"]}
     return checks
 
@@ -438,8 +530,11 @@ def _day_size(result: dict, run: str) -> str:
 def markdown_table(result: dict) -> str:
     s = result["per_stage"]
     # below LARGE_HISTORY_FROM lines the main run's history is the small one
-    small_run, large_run = (("small", "main") if result["daily_refresh_s_large_history"]
-                            is not None else ("main", "large"))
+    small_run, large_run = (
+        ("small", "main")
+        if result["daily_refresh_s_large_history"] is not None
+        else ("main", "large")
+    )
     rows = [
         ("order lines (generated)", _fmt(result["lines"])),
         ("full refresh, pipeline total", _fmt(result["full_refresh_s"], " s")),
@@ -448,19 +543,28 @@ def markdown_table(result: dict) -> str:
         ("  dbt intermediate", _fmt(s.get("dbt_intermediate_s"), " s")),
         ("  dbt marts", _fmt(s.get("dbt_marts_s"), " s")),
         ("  publish", _fmt(s.get("publish_s"), " s")),
-        ("  of which GX checks (raw / staging / intermediate / marts)",
-         " / ".join(_fmt(s.get(f"gx_{k}_s"), " s") for k in
-                    ("raw", "staging", "intermediate", "marts"))),
-        ("  of which Dagster overhead (stage wall − steps)", _fmt(s.get("dagster_overhead_s"),
-                                                                 " s")),
+        (
+            "  of which GX checks (raw / staging / intermediate / marts)",
+            " / ".join(
+                _fmt(s.get(f"gx_{k}_s"), " s") for k in ("raw", "staging", "intermediate", "marts")
+            ),
+        ),
+        (
+            "  of which Dagster overhead (stage wall − steps)",
+            _fmt(s.get("dagster_overhead_s"), " s"),
+        ),
         ("  loading the definitions (not in the total)", _fmt(s.get("startup_s"), " s")),
         ("floor (bare DuckDB)", _fmt(result["floor_s"], " s")),
         ("ratio pipeline / floor", _fmt(result["ratio"], "×")),
         ("marts equal (EXCEPT ALL both ways)", "yes" if result["marts_equal"] else "**NO**"),
-        (f"daily refresh, ~1M lines of history{_day_size(result, small_run)}",
-         _fmt(result["daily_refresh_s_small_history"], " s")),
-        (f"daily refresh, large history{_day_size(result, large_run)}",
-         _fmt(result["daily_refresh_s_large_history"], " s")),
+        (
+            f"daily refresh, ~1M lines of history{_day_size(result, small_run)}",
+            _fmt(result["daily_refresh_s_small_history"], " s"),
+        ),
+        (
+            f"daily refresh, large history{_day_size(result, large_run)}",
+            _fmt(result["daily_refresh_s_large_history"], " s"),
+        ),
         ("peak RSS, pipeline process tree", _fmt(result["peak_rss_mb"], " MiB")),
         ("peak RSS, floor", _fmt(result["floor_peak_rss_mb"], " MiB")),
         ("DuckDB memory_limit / threads", f"{result['memory_limit']} / {result['threads']}"),
@@ -470,16 +574,22 @@ def markdown_table(result: dict) -> str:
     lines += ["", "| target | value | limit | verdict |", "|---|---|---|---|"]
     for name, check in checks.items():
         verdict = {True: "pass", False: "**FAIL**", None: "not measured"}[check["pass"]]
-        lines.append(f"| {name} | {_fmt(check['value'])} | {_fmt(check.get('target'))} | "
-                     f"{verdict} |")
+        lines.append(
+            f"| {name} | {_fmt(check['value'])} | {_fmt(check.get('target'))} | {verdict} |"
+        )
     m = result["machine"]
-    lines += ["", f"Machine: {m.get('cpu', '?')}, {m.get('cpus')} CPUs, {m.get('memory_gib')} GiB; "
-              f"Python {m.get('python')}, DuckDB {m.get('duckdb')}, Dagster {m.get('dagster')}. "
-              f"Load average before / after: {result['load_average_before']} / "
-              f"{result['load_average_after']}. Run {result['started_at']}."]
+    lines += [
+        "",
+        f"Machine: {m.get('cpu', '?')}, {m.get('cpus')} CPUs, {m.get('memory_gib')} GiB; "
+        f"Python {m.get('python')}, DuckDB {m.get('duckdb')}, Dagster {m.get('dagster')}. "
+        f"Load average before / after: {result['load_average_before']} / "
+        f"{result['load_average_after']}. Run {result['started_at']}.",
+    ]
     if result.get("provisional"):
-        lines.append("**Provisional**: the machine was busy (load average above its CPU count); "
-                     "re-run on a quiet machine.")
+        lines.append(
+            "**Provisional**: the machine was busy (load average above its CPU count); "
+            "re-run on a quiet machine."
+        )
     if result.get("daily_mode"):
         lines.append(f"Daily refresh mode: {result['daily_mode']}.")
     return "\n".join(lines)
@@ -490,32 +600,44 @@ def update_readme(table: str, result: dict) -> None:
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     if start not in text or end not in text:
         return
-    block = (f"{start}\nLatest: `{result['results_file']}` "
-             f"(`--lines {result['requested_lines']}`).\n\n{table}\n{end}")
-    text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    block = (
+        f"{start}\nLatest: `{result['results_file']}` "
+        f"(`--lines {result['requested_lines']}`).\n\n{table}\n{end}"
+    )
+    text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     README.write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, required=True, help="order lines to generate")
-    parser.add_argument("--skip-generate", action="store_true",
-                        help="use the data in --raw-dir as it is")
+    parser.add_argument(
+        "--skip-generate", action="store_true", help="use the data in --raw-dir as it is"
+    )
     parser.add_argument("--raw-dir", help="generated raw feeds (default <work>/<lines>/raw-full)")
     parser.add_argument("--work", default=str(DEFAULT_WORK), help="work folder (git-ignored)")
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit")
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
     parser.add_argument("--small-history-lines", type=int, default=SMALL_HISTORY_LINES)
     parser.add_argument("--no-daily", action="store_true", help="skip the daily refresh")
-    parser.add_argument("--daily-repeats", type=int, default=3,
-                        help="time the daily refresh this many times, each from the history's "
-                             "state; the median counts (default 3)")
-    parser.add_argument("--no-small-history", action="store_true",
-                        help="large runs: skip the daily refresh on a ~1M-line history")
-    parser.add_argument("--update-readme", action="store_true",
-                        help="write the table into benchmarks/README.md")
+    parser.add_argument(
+        "--daily-repeats",
+        type=int,
+        default=3,
+        help="time the daily refresh this many times, each from the history's "
+        "state; the median counts (default 3)",
+    )
+    parser.add_argument(
+        "--no-small-history",
+        action="store_true",
+        help="large runs: skip the daily refresh on a ~1M-line history",
+    )
+    parser.add_argument(
+        "--update-readme", action="store_true", help="write the table into benchmarks/README.md"
+    )
     args = parser.parse_args(argv)
 
     work_root = Path(args.work).resolve()
@@ -544,8 +666,10 @@ def main(argv: list[str] | None = None) -> int:
         comparison = compare_marts(connection, work / "state" / "serving.duckdb")
     marts_equal = all(c["equal"] for c in comparison.values())
     for mart, c in comparison.items():
-        print(f"  {mart}: {c['floor_rows']} rows floor / {c['pipeline_rows']} pipeline, "
-              f"{c['columns']} columns: {'equal' if c['equal'] else 'DIFFERENT'}")
+        print(
+            f"  {mart}: {c['floor_rows']} rows floor / {c['pipeline_rows']} pipeline, "
+            f"{c['columns']} columns: {'equal' if c['equal'] else 'DIFFERENT'}"
+        )
         for sample in c["samples"]:
             print("     ", sample)
 
@@ -562,9 +686,14 @@ def main(argv: list[str] | None = None) -> int:
                 if not (small_full / "_manifest" / "generation.json").exists():
                     generate_data(small_full, args.small_history_lines, work_root)
                 small_work.mkdir(parents=True, exist_ok=True)
-                daily_runs["small"] = daily_refresh(small_full, "small", small_work, args,
-                                                    history_ready=False,
-                                                    day=last_day(small_full))
+                daily_runs["small"] = daily_refresh(
+                    small_full,
+                    "small",
+                    small_work,
+                    args,
+                    history_ready=False,
+                    day=last_day(small_full),
+                )
                 daily_small = daily_runs["small"]["seconds"]
         else:
             daily_small = main_daily["seconds"]
@@ -592,8 +721,9 @@ def main(argv: list[str] | None = None) -> int:
         "generation": generation,
         "floor_steps": dict(sorted(floor["steps"].items(), key=lambda kv: -kv[1])),
         "pipeline_stages": pipeline["stages"],
-        "pipeline_process": {k: pipeline[k] for k in
-                             ("wall_s", "peak_tree_rss_mb", "max_single_process_rss_mb")},
+        "pipeline_process": {
+            k: pipeline[k] for k in ("wall_s", "peak_tree_rss_mb", "max_single_process_rss_mb")
+        },
         "machine": machine(),
         "started_at": started_at,
         "load_average_before": load_before,
@@ -606,8 +736,9 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"{date.today().isoformat()}-{args.lines}.json"
     result["results_file"] = out.relative_to(REPO).as_posix()
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str) + "\n",
-                   encoding="utf-8")
+    out.write_text(
+        json.dumps(result, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
     table = markdown_table(result)
     print("\n" + table + f"\n\nWritten {out}")
     if args.update_readme:

@@ -18,15 +18,24 @@ def _generate(args: argparse.Namespace) -> int:
     from orchestration.datagen.generate import generate
 
     out = Path(args.out).resolve()
-    print(f"Generating scale {args.scale} data {args.start}..{args.end} (seed {args.seed}) "
-          f"into {out}")
+    print(
+        f"Generating scale {args.scale} data {args.start}..{args.end} (seed {args.seed}) into {out}"
+    )
     started = time.perf_counter()
-    report = generate(out, scale=args.scale, start=args.start, end=args.end, seed=args.seed,
-                      with_defects=not args.no_defects,
-                      chunk_by_year=True if getattr(args, "chunk_by_year", False) else None)
-    print(f"Done in {time.perf_counter() - started:.1f} s: {report.order_lines:,} sale lines, "
-          f"{sum(report.files.values()):,} files, {report.defects} injected defects "
-          f"(see {out / '_manifest' / 'defects.json'})")
+    report = generate(
+        out,
+        scale=args.scale,
+        start=args.start,
+        end=args.end,
+        seed=args.seed,
+        with_defects=not args.no_defects,
+        chunk_by_year=True if getattr(args, "chunk_by_year", False) else None,
+    )
+    print(
+        f"Done in {time.perf_counter() - started:.1f} s: {report.order_lines:,} sale lines, "
+        f"{sum(report.files.values()):,} files, {report.defects} injected defects "
+        f"(see {out / '_manifest' / 'defects.json'})"
+    )
     return 0
 
 
@@ -47,13 +56,17 @@ def _run(args: argparse.Namespace) -> int:
 
     ok = run_pipeline(progress=print)
     if not ok:
-        print("The pipeline failed: see the messages above (and the run in `warehouse ui`).",
-              file=sys.stderr)
+        print(
+            "The pipeline failed: see the messages above (and the run in `warehouse ui`).",
+            file=sys.stderr,
+        )
         return 1
     print(f"\nMarts (read-only, for BI tools): {settings.serving_db}  (schema marts)")
     print(f"Working warehouse: {settings.warehouse_db}")
-    print(f"Try: .venv/bin/duckdb -readonly {settings.serving_db} "
-          "-c \"FROM marts.channel_performance LIMIT 5\"")
+    print(
+        f"Try: .venv/bin/duckdb -readonly {settings.serving_db} "
+        '-c "FROM marts.channel_performance LIMIT 5"'
+    )
     if not args.quiet:
         from orchestration.figures import print_figures
 
@@ -70,15 +83,17 @@ def _ui(args: argparse.Namespace) -> int:
     # (DbtProject.prepare_if_dev): this environment's, even when it is not activated.
     env = {**os.environ, "PATH": path_with_environment_scripts(os.environ.get("PATH"))}
     dagster = Path(sys.executable).with_name("dagster")
-    return subprocess.call([str(dagster), "dev", "-h", args.host, "-p", str(args.port)],
-                           cwd=REPO_ROOT, env=env)
+    return subprocess.call(
+        [str(dagster), "dev", "-h", args.host, "-p", str(args.port)], cwd=REPO_ROOT, env=env
+    )
 
 
 def _figures(args: argparse.Namespace) -> int:
     from orchestration.figures import print_figures
 
-    ok = print_figures(Path(args.db) if args.db else load_settings().serving_db,
-                       markdown=args.markdown)
+    ok = print_figures(
+        Path(args.db) if args.db else load_settings().serving_db, markdown=args.markdown
+    )
     return 0 if ok else 1
 
 
@@ -87,17 +102,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="write calibrated raw feeds")
-    generate.add_argument("--scale", type=float, default=DEMO["scale"],
-                          help="order volume and amounts multiplier (1 = the company)")
+    generate.add_argument(
+        "--scale",
+        type=float,
+        default=DEMO["scale"],
+        help="order volume and amounts multiplier (1 = the company)",
+    )
     generate.add_argument("--start", default=DEMO["start"], help="first business date")
     generate.add_argument("--end", default=DEMO["end"], help="last business date")
     generate.add_argument("--seed", type=int, default=DEMO["seed"])
     generate.add_argument("--out", default=str(load_settings().raw_dir))
-    generate.add_argument("--no-defects", action="store_true",
-                          help="do not inject delivery defects")
-    generate.add_argument("--chunk-by-year", action="store_true",
-                          help="draw and write a year at a time (bounded memory; chosen "
-                               "anyway above ~4M order lines)")
+    generate.add_argument(
+        "--no-defects", action="store_true", help="do not inject delivery defects"
+    )
+    generate.add_argument(
+        "--chunk-by-year",
+        action="store_true",
+        help="draw and write a year at a time (bounded memory; chosen "
+        "anyway above ~4M order lines)",
+    )
     generate.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="materialize everything (generates demo data if none)")

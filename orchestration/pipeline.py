@@ -71,8 +71,11 @@ def full_rebuild_definitions() -> Definitions:
     from orchestration.settings import EXPECTATIONS_DIR
 
     return Definitions(
-        assets=[*unpartitioned_ingest_assets(), *build_dbt_layer_assets(partitioned=False),
-                publish_asset],
+        assets=[
+            *unpartitioned_ingest_assets(),
+            *build_dbt_layer_assets(partitioned=False),
+            publish_asset,
+        ],
         asset_checks=build_gx_asset_checks(EXPECTATIONS_DIR),
         # settings read now (not when the code location was imported)
         resources={**build_resources(), "dbt": dbt_resource(), "alerts": AlertNotifier()},
@@ -87,8 +90,11 @@ def pipeline_mode() -> str:
     return mode
 
 
-def run_pipeline(progress: Callable[[str], None] = print,
-                 instance: DagsterInstance | None = None, mode: str | None = None) -> bool:
+def run_pipeline(
+    progress: Callable[[str], None] = print,
+    instance: DagsterInstance | None = None,
+    mode: str | None = None,
+) -> bool:
     """Materialize every stage in order; stop at the first failed run or blocking check."""
     if (mode or pipeline_mode()) == "full":
         defs = full_rebuild_definitions()
@@ -115,18 +121,26 @@ def run_pipeline(progress: Callable[[str], None] = print,
             # dbt's own console output is kept back and shown only when the stage fails.
             with contextlib.redirect_stdout(io.StringIO()) as captured:
                 result = job.execute_in_process(
-                    instance=instance, asset_selection=selected, run_config=QUIET_LOGS,
-                    raise_on_error=False, tags={"warehouse/stage": label, **tags})
+                    instance=instance,
+                    asset_selection=selected,
+                    run_config=QUIET_LOGS,
+                    raise_on_error=False,
+                    tags={"warehouse/stage": label, **tags},
+                )
             run_ids.append(result.run_id)
             failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
             for evaluation in failed_checks:
-                progress(f"      check failed: {evaluation.asset_key.to_user_string()} / "
-                         f"{evaluation.check_name} ({evaluation.severity.value})")
+                progress(
+                    f"      check failed: {evaluation.asset_key.to_user_string()} / "
+                    f"{evaluation.check_name} ({evaluation.severity.value})"
+                )
             if not result.success:
                 progress("\n".join(captured.getvalue().splitlines()[-80:]))
                 _report_failure(result, progress)
-                progress(f"      FAILED after {time.perf_counter() - started:.1f} s "
-                         f"(run {result.run_id})")
+                progress(
+                    f"      FAILED after {time.perf_counter() - started:.1f} s "
+                    f"(run {result.run_id})"
+                )
                 return False
         elapsed = time.perf_counter() - started
         progress(f"      done in {elapsed:.1f} s (run {', '.join(run_ids)})")

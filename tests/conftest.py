@@ -38,16 +38,27 @@ class BuiltWarehouse:
         return self.state_dir / "serving.duckdb"
 
     def run_cli(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([WAREHOUSE_CLI, *args], env={**self.env, **env},
-                              capture_output=True, text=True, timeout=1800, check=False)
+        return subprocess.run(
+            [WAREHOUSE_CLI, *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
 
 
 def build_warehouse(root: Path, **generate_args: object) -> BuiltWarehouse:
     """Generate raw feeds into root/raw, then `warehouse run` them into root/state."""
     raw_dir, state_dir = root / "raw", root / "state"
     generate(raw_dir, progress=None, **generate_args)
-    env = {**os.environ, "RAW_DIR": str(raw_dir), "WAREHOUSE_STATE_DIR": str(state_dir),
-           "DAGSTER_HOME": str(root / "dagster_home"), "DUCKDB_MEMORY_LIMIT": "2GB"}
+    env = {
+        **os.environ,
+        "RAW_DIR": str(raw_dir),
+        "WAREHOUSE_STATE_DIR": str(state_dir),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "DUCKDB_MEMORY_LIMIT": "2GB",
+    }
     for key in ("WAREHOUSE_DB", "SERVING_DB"):
         env.pop(key, None)
     built = BuiltWarehouse(raw_dir, state_dir, env, "")

@@ -29,17 +29,38 @@ REPO = Path(__file__).resolve().parent.parent
 def pipeline_and_raw(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("benchmark_floor")
     raw, state = root / "raw", root / "state"
-    generate(raw, scale=0.05, start="2023-11-01", end="2024-02-29", seed=7,
-             with_defects=True, progress=lambda *_: None)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WAREHOUSE_DB", "SERVING_DB", "DAGSTER_HOME")}
+    generate(
+        raw,
+        scale=0.05,
+        start="2023-11-01",
+        end="2024-02-29",
+        seed=7,
+        with_defects=True,
+        progress=lambda *_: None,
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WAREHOUSE_DB", "SERVING_DB", "DAGSTER_HOME")
+    }
     # PARTITIONS_START: daily partitions from the data's first day (they run to yesterday)
-    env.update(RAW_DIR=str(raw), WAREHOUSE_STATE_DIR=str(state), DUCKDB_MEMORY_LIMIT="1GB",
-               DUCKDB_THREADS="2", PARTITIONS_START="2023-11-01",
-               PATH=path_with_environment_scripts(env.get("PATH")))
+    env.update(
+        RAW_DIR=str(raw),
+        WAREHOUSE_STATE_DIR=str(state),
+        DUCKDB_MEMORY_LIMIT="1GB",
+        DUCKDB_THREADS="2",
+        PARTITIONS_START="2023-11-01",
+        PATH=path_with_environment_scripts(env.get("PATH")),
+    )
     warehouse = Path(sys.executable).with_name("warehouse")
-    completed = subprocess.run([str(warehouse), "run", "--quiet"], env=env, cwd=REPO,
-                               capture_output=True, text=True, timeout=900)
+    completed = subprocess.run(
+        [str(warehouse), "run", "--quiet"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return raw, state / "serving.duckdb"
 
@@ -61,8 +82,10 @@ def test_floor_sees_the_injected_defects(pipeline_and_raw, tmp_path: Path) -> No
     assert list((raw / "online").glob("*/*_resend.jsonl")), "no re-delivered file"
     floor = run_floor(raw, tmp_path / "floor", memory_limit="1GB", threads=2)
     unknown = floor.connection.execute(
-        "SELECT count(*) FROM online_lines WHERE sku = 'X9'").fetchone()[0]
+        "SELECT count(*) FROM online_lines WHERE sku = 'X9'"
+    ).fetchone()[0]
     assert unknown > 0  # read, then rejected by the product join
     duplicates = floor.connection.execute(
-        "SELECT count(*) - count(DISTINCT (order_id, line_no)) FROM online_lines").fetchone()[0]
+        "SELECT count(*) - count(DISTINCT (order_id, line_no)) FROM online_lines"
+    ).fetchone()[0]
     assert duplicates == 0

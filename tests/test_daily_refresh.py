@@ -39,9 +39,17 @@ from orchestration.automation.partitions import RANGE_END_TAG, RANGE_START_TAG, 
 from orchestration.datagen.generate import generate
 
 START, END = "2024-01-01", "2024-02-29"
-ENV = ("RAW_DIR", "WAREHOUSE_STATE_DIR", "WAREHOUSE_DB", "SERVING_DB", "DAGSTER_HOME",
-       "FILE_SENSOR_SETTLE_SECONDS", "ALERT_WEBHOOK_URL", "ALERT_SLACK_WEBHOOK_URL",
-       "ALERT_SMTP_HOST")
+ENV = (
+    "RAW_DIR",
+    "WAREHOUSE_STATE_DIR",
+    "WAREHOUSE_DB",
+    "SERVING_DB",
+    "DAGSTER_HOME",
+    "FILE_SENSOR_SETTLE_SECONDS",
+    "ALERT_WEBHOOK_URL",
+    "ALERT_SLACK_WEBHOOK_URL",
+    "ALERT_SMTP_HOST",
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +61,25 @@ def warehouse(tmp_path_factory):
     generate(raw_dir, scale=0.05, start=START, end=END, seed=5, progress=None)
     for name in ENV:
         os.environ.pop(name, None)
-    os.environ.update({"RAW_DIR": str(raw_dir), "WAREHOUSE_STATE_DIR": str(root / "state"),
-                       "FILE_SENSOR_SETTLE_SECONDS": "0"})
+    os.environ.update(
+        {
+            "RAW_DIR": str(raw_dir),
+            "WAREHOUSE_STATE_DIR": str(root / "state"),
+            "FILE_SENSOR_SETTLE_SECONDS": "0",
+        }
+    )
     from orchestration.pipeline import run_pipeline
 
     with instance_for_test() as instance:
         assert run_pipeline(progress=lambda _: None, instance=instance, mode="full")
         database = root / "state" / "warehouse.duckdb"
-        yield {"raw_dir": raw_dir, "db": database, "instance": instance,
-               "marts": tables(database, "marts"),
-               "intermediate": tables(database, "intermediate")}
+        yield {
+            "raw_dir": raw_dir,
+            "db": database,
+            "instance": instance,
+            "marts": tables(database, "marts"),
+            "intermediate": tables(database, "intermediate"),
+        }
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
@@ -73,14 +90,24 @@ def warehouse(tmp_path_factory):
 def tables(database: Path, schema: str) -> dict[str, list[tuple]]:
     """Every row of every table of the schema, sorted (cell-for-cell comparison)."""
     with duckdb.connect(str(database), read_only=True) as conn:
-        names = [row[0] for row in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
-            "AND table_type = 'BASE TABLE' ORDER BY 1", [schema]).fetchall()]
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+                "AND table_type = 'BASE TABLE' ORDER BY 1",
+                [schema],
+            ).fetchall()
+        ]
         # _loaded_at changes when a file is re-loaded; everything else must be equal
-        return {name: conn.execute(
-            f"SELECT * EXCLUDE (_loaded_at) FROM {schema}.{name} ORDER BY ALL"
-            if "_loaded_at" in [c[0] for c in conn.execute(f"DESCRIBE {schema}.{name}").fetchall()]
-            else f"SELECT * FROM {schema}.{name} ORDER BY ALL").fetchall() for name in names}
+        return {
+            name: conn.execute(
+                f"SELECT * EXCLUDE (_loaded_at) FROM {schema}.{name} ORDER BY ALL"
+                if "_loaded_at"
+                in [c[0] for c in conn.execute(f"DESCRIBE {schema}.{name}").fetchall()]
+                else f"SELECT * FROM {schema}.{name} ORDER BY ALL"
+            ).fetchall()
+            for name in names
+        }
 
 
 def code_location():
@@ -99,8 +126,13 @@ def code_location():
 def run_daily(instance, partition_key=None, first=None, last=None, selection=None):
     job = code_location().get_job_def("daily_refresh")
     tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first else {}
-    result = job.execute_in_process(instance=instance, partition_key=partition_key, tags=tags,
-                                    asset_selection=selection, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        tags=tags,
+        asset_selection=selection,
+        raise_on_error=False,
+    )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 
@@ -130,14 +162,20 @@ def test_rerunning_a_day_leaves_every_mart_identical(warehouse):
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert AssetKey(["intermediate", "int_sales_lines_unioned"]) in materialized
     # a partition run leaves dbt's unit tests to full builds and CI
-    commands = [entry.user_message for entry in warehouse["instance"].all_logs(result.run_id)
-                if entry.user_message.startswith("Running dbt command")]
+    commands = [
+        entry.user_message
+        for entry in warehouse["instance"].all_logs(result.run_id)
+        if entry.user_message.startswith("Running dbt command")
+    ]
     assert commands and all("--exclude-resource-type unit_test" in c for c in commands)
     # a dbt table reports its row count; a view does not (counting it would run it)
-    row_counts = {e.asset_key: e.materialization.metadata.get("dagster/row_count")
-                  for e in result.get_asset_materialization_events()}
-    assert (row_counts[AssetKey(["marts", "channel_performance"])].value
-            == len(warehouse["marts"]["channel_performance"]))
+    row_counts = {
+        e.asset_key: e.materialization.metadata.get("dagster/row_count")
+        for e in result.get_asset_materialization_events()
+    }
+    assert row_counts[AssetKey(["marts", "channel_performance"])].value == len(
+        warehouse["marts"]["channel_performance"]
+    )
     assert row_counts[AssetKey(["intermediate", "int_sales_lines_unioned"])] is None
     assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
     assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
@@ -147,14 +185,24 @@ def test_month_backfill_in_one_run_equals_full_rebuild(warehouse):
     # lose January from every incremental model (the fact and its split are views over them)
     # and spoil a mart
     with duckdb.connect(str(warehouse["db"])) as conn:
-        for name in ("int_online_sales_lines", "int_online_refund_lines", "int_store_sales_lines",
-                     "int_distributor_sales_lines", "int_overseas_sales_lines"):
-            conn.execute(f"DELETE FROM intermediate.{name} "
-                         "WHERE business_date BETWEEN '2024-01-01' AND '2024-01-31'")
+        for name in (
+            "int_online_sales_lines",
+            "int_online_refund_lines",
+            "int_store_sales_lines",
+            "int_distributor_sales_lines",
+            "int_overseas_sales_lines",
+        ):
+            conn.execute(
+                f"DELETE FROM intermediate.{name} "
+                "WHERE business_date BETWEEN '2024-01-01' AND '2024-01-31'"
+            )
         conn.execute("DELETE FROM marts.channel_performance WHERE month = '2024-01-01'")
     result = run_daily(warehouse["instance"], first="2024-01-01", last="2024-01-31")
-    partitions = {e.partition for e in result.get_asset_materialization_events()
-                  if e.asset_key == AssetKey(["intermediate", "int_sales_lines_checked"])}
+    partitions = {
+        e.partition
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == AssetKey(["intermediate", "int_sales_lines_checked"])
+    }
     assert len(partitions) == 31  # one run, every day of the month
     assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
     assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
@@ -185,13 +233,21 @@ def test_marts_of_a_partition_run_are_reconciled_on_the_months_it_rebuilt(wareho
                 "UPDATE intermediate.int_channel_months_aggregated "
                 f"SET net_sales = net_sales + {amount} WHERE channel_month_id = ("
                 "SELECT min(channel_month_id) FROM intermediate.int_channel_months_aggregated "
-                "WHERE month = '2024-02-01')")
+                "WHERE month = '2024-02-01')"
+            )
 
     marts, instance = list(dbt_marts_assets.keys), warehouse["instance"]
     shift_february_aggregate("0.01")
-    failed = code_location().get_job_def("daily_refresh").execute_in_process(
-        instance=instance, partition_key="2024-02-10", asset_selection=marts,
-        raise_on_error=False)
+    failed = (
+        code_location()
+        .get_job_def("daily_refresh")
+        .execute_in_process(
+            instance=instance,
+            partition_key="2024-02-10",
+            asset_selection=marts,
+            raise_on_error=False,
+        )
+    )
     assert not failed.success
     logs = "\n".join(entry.user_message for entry in instance.all_logs(failed.run_id))
     assert "dbt window 2024-02-10..2024-02-10" in logs
@@ -208,9 +264,11 @@ REFERENCE_SEED = AssetKey(["seeds", "ref_channels"])
 
 def _not_rebuilt(result) -> dict[AssetKey, bool]:
     """Per reference asset of the run: True if the step skipped dbt (inputs unchanged)."""
-    return {e.asset_key: "dbt/not_rebuilt" in e.materialization.metadata
-            for e in result.get_asset_materialization_events()
-            if e.asset_key in (REFERENCE_VIEW, REFERENCE_SEED)}
+    return {
+        e.asset_key: "dbt/not_rebuilt" in e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key in (REFERENCE_VIEW, REFERENCE_SEED)
+    }
 
 
 def test_reference_layer_is_rebuilt_only_when_its_inputs_change(warehouse):
@@ -218,8 +276,9 @@ def test_reference_layer_is_rebuilt_only_when_its_inputs_change(warehouse):
     # nothing changed since the last build of the layer: no dbt process for it
     unchanged = run_daily(instance, partition_key="2024-02-11")
     assert _not_rebuilt(unchanged) == {REFERENCE_VIEW: True, REFERENCE_SEED: True}
-    assert not [e for e in unchanged.get_asset_check_evaluations()
-                if e.asset_key == REFERENCE_VIEW]  # its dbt tests passed on these inputs
+    assert not [
+        e for e in unchanged.get_asset_check_evaluations() if e.asset_key == REFERENCE_VIEW
+    ]  # its dbt tests passed on these inputs
 
     # a new snapshot (same rows, another order: another file) is loaded, so the layer is
     # rebuilt and its tests run again
@@ -249,25 +308,32 @@ def test_corrected_workbook_moves_the_rebates_of_later_months_of_its_year(wareho
     from orchestration.pipeline import run_pipeline
 
     raw_dir: Path = warehouse["raw_dir"]
-    distributor = next(path.name.split("_")[0]
-                       for path in sorted((raw_dir / "distributor" / "202401").glob("*.xlsx"))
-                       if (raw_dir / "distributor" / "202402" / path.name.replace(
-                           "202401", "202402")).exists())
+    distributor = next(
+        path.name.split("_")[0]
+        for path in sorted((raw_dir / "distributor" / "202401").glob("*.xlsx"))
+        if (raw_dir / "distributor" / "202402" / path.name.replace("202401", "202402")).exists()
+    )
 
     def february_extra_rebates() -> list[tuple]:
         with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
             return conn.execute(
                 "SELECT sales_line_id, rebates FROM intermediate.int_distributor_rebates_allocated "
                 "WHERE line_type = 'extra_rebate' AND month = '2024-02-01' AND distributor_id = ? "
-                "ORDER BY ALL", [distributor]).fetchall()
+                "ORDER BY ALL",
+                [distributor],
+            ).fetchall()
 
     before = february_extra_rebates()
-    _correct_first_goods_line(raw_dir / "distributor" / "202401" / f"{distributor}_202401.xlsx",
-                              at_least=6_000_000)
+    _correct_first_goods_line(
+        raw_dir / "distributor" / "202401" / f"{distributor}_202401.xlsx", at_least=6_000_000
+    )
     monthly = code_location().get_job_def("distributor_monthly")
     assert monthly.execute_in_process(
-        instance=warehouse["instance"], partition_key="2024-01-01",
-        asset_selection=[AssetKey(["raw", "distributor_sell_in"])], raise_on_error=False).success
+        instance=warehouse["instance"],
+        partition_key="2024-01-01",
+        asset_selection=[AssetKey(["raw", "distributor_sell_in"])],
+        raise_on_error=False,
+    ).success
     run_daily(warehouse["instance"], first="2024-01-01", last="2024-01-31")
     after = february_extra_rebates()
     assert after and after != before
@@ -288,9 +354,10 @@ def _correct_first_goods_line(workbook: Path, at_least: float) -> None:
     book = openpyxl.load_workbook(workbook)
     rows = list(book["进货明细"].iter_rows())
     header = next(i for i, row in enumerate(rows) if row[0].value == "日期")
-    goods = next(row for row in rows[header + 1:]
-                 if isinstance(row[4].value, int) and row[4].value > 0)
-    total = next(row for row in rows[header + 1:] if row[0].value == "合计")
+    goods = next(
+        row for row in rows[header + 1 :] if isinstance(row[4].value, int) and row[4].value > 0
+    )
+    total = next(row for row in rows[header + 1 :] if row[0].value == "合计")
     net_unit_price = goods[5].value * (1 - goods[6].value)  # 标准单价 x (1 - 折扣率)
     quantity = math.ceil(at_least / net_unit_price)
     amount = round(quantity * net_unit_price, 2)
@@ -301,8 +368,9 @@ def _correct_first_goods_line(workbook: Path, at_least: float) -> None:
 
 
 def _sensor_tick(sensor, warehouse, cursor):
-    context = build_sensor_context(instance=warehouse["instance"], cursor=cursor,
-                                   definitions=code_location())
+    context = build_sensor_context(
+        instance=warehouse["instance"], cursor=cursor, definitions=code_location()
+    )
     data = sensor.evaluate_tick(context)
     return data.run_requests or [], data.cursor
 
@@ -321,7 +389,8 @@ def test_file_sensor_requests_exactly_the_touched_partitions(warehouse):
     shutil.copyfile(refunds, refunds.with_name(refunds.stem + "_resend.jsonl"))
     requests, cursor = _sensor_tick(sensor, warehouse, cursor)
     assert [requested_partitions(r) for r in requests] == [
-        [f"{refunds.stem[-8:-4]}-{refunds.stem[-4:-2]}-{refunds.stem[-2:]}"]]
+        [f"{refunds.stem[-8:-4]}-{refunds.stem[-4:-2]}-{refunds.stem[-2:]}"]
+    ]
     selected = set(requests[0].asset_selection)
     assert AssetKey(["raw", "online_refunds"]) in selected
     assert AssetKey(["marts", "channel_performance"]) in selected
@@ -339,26 +408,30 @@ def test_file_sensor_requests_exactly_the_touched_partitions(warehouse):
     late.write_bytes((lines[0] + "".join(late_rows)).encode("gb18030"))
     requests, cursor = _sensor_tick(sensor, warehouse, cursor)
     assert sorted(p for r in requests for p in requested_partitions(r)) == [
-        "2024-02-12", "2024-02-15"]
+        "2024-02-12",
+        "2024-02-15",
+    ]
     assert len(requests) == 2
 
     # the run of 15 Feb loads the late file and rebuilds 12 Feb too
     request = next(r for r in requests if r.partition_key == "2024-02-15")
-    run_daily(warehouse["instance"], partition_key="2024-02-15",
-              selection=list(request.asset_selection))
+    run_daily(
+        warehouse["instance"], partition_key="2024-02-15", selection=list(request.asset_selection)
+    )
     with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
         dates = conn.execute(
             "SELECT DISTINCT business_date FROM intermediate.int_sales_lines_unioned "
-            "WHERE _source_file = 'store/pos_20240215_late.csv'").fetchall()
+            "WHERE _source_file = 'store/pos_20240215_late.csv'"
+        ).fetchall()
     assert [str(d[0]) for d in dates] == ["2024-02-12"]
 
     # a corrected distributor workbook: its month, then that month's days downstream
     workbook = sorted((raw_dir / "distributor" / "202401").glob("*.xlsx"))[0]
     workbook.write_bytes(workbook.read_bytes())
     requests, cursor = _sensor_tick(sensor, warehouse, cursor)
-    assert [(r.job_name, requested_partitions(r)[0], len(requested_partitions(r)))
-            for r in requests] == [("distributor_monthly", "2024-01-01", 1),
-                                   ("daily_refresh", "2024-01-01", 31)]
+    assert [
+        (r.job_name, requested_partitions(r)[0], len(requested_partitions(r))) for r in requests
+    ] == [("distributor_monthly", "2024-01-01", 1), ("daily_refresh", "2024-01-01", 31)]
     assert list(requests[0].asset_selection) == [AssetKey(["raw", "distributor_sell_in"])]
     assert AssetKey(["raw", "distributor_sell_in"]) not in set(requests[1].asset_selection)
 

@@ -21,8 +21,11 @@ SMALL = {"scale": 0.05, "start": "2023-12-28", "end": "2024-01-06", "seed": 11}
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +66,9 @@ def test_every_feed_is_written(raw: Path) -> None:
         assert (raw / "reference" / f"{name}.csv").stat().st_size > 100
 
 
-def test_online_orders_are_json_lines_with_nested_lines_and_offsets(raw: Path,
-                                                                    manifest: list) -> None:
+def test_online_orders_are_json_lines_with_nested_lines_and_offsets(
+    raw: Path, manifest: list
+) -> None:
     path = sorted((raw / "online" / "jd").glob("jd_orders_2024010*.jsonl"))[0]
     declared = _declared_rows(manifest, path.relative_to(raw).as_posix())
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -73,8 +77,10 @@ def test_online_orders_are_json_lines_with_nested_lines_and_offsets(raw: Path,
         order = json.loads(line)
         assert order["created_at"].endswith("+08:00")
         assert order["status"] in ("completed", "cancelled")
-        assert order["lines"] and all(set(item) == {"line_no", "sku", "quantity", "unit_price",
-                                                    "promo_discount"} for item in order["lines"])
+        assert order["lines"] and all(
+            set(item) == {"line_no", "sku", "quantity", "unit_price", "promo_discount"}
+            for item in order["lines"]
+        )
         assert order["receiver_city"].endswith(("市", "州", "盟", "地区"))
 
 
@@ -89,8 +95,9 @@ def test_pos_export_is_gb18030_with_chinese_headers_and_crlf(raw: Path, manifest
         data.decode("utf-8")
     text = data.decode("gb18030")
     assert "\r\n" in text
-    rows = [r for n, r in enumerate(csv.DictReader(io.StringIO(text)), start=1)
-            if n not in declared]
+    rows = [
+        r for n, r in enumerate(csv.DictReader(io.StringIO(text)), start=1) if n not in declared
+    ]
     assert rows[0].keys() >= {"销售日期", "小票号", "门店编号", "数量", "零售价", "实收金额"}
     returns = [r for r in rows if int(r["数量"]) < 0]
     sales = [r for r in rows if int(r["数量"]) > 0]
@@ -131,9 +138,16 @@ def test_overseas_exports_use_local_time_and_currency(raw: Path) -> None:
 
 def test_every_declared_defect_is_where_the_manifest_says(raw: Path, manifest: list) -> None:
     kinds = {d["defect"] for d in manifest}
-    assert kinds >= {"redelivered_file", "duplicate_orders", "refund_for_unknown_order",
-                     "unknown_sku", "malformed_rows", "unknown_store_and_sku", "extra_column",
-                     "late_file"}
+    assert kinds >= {
+        "redelivered_file",
+        "duplicate_orders",
+        "refund_for_unknown_order",
+        "unknown_sku",
+        "malformed_rows",
+        "unknown_store_and_sku",
+        "extra_column",
+        "late_file",
+    }
     for defect in manifest:
         path = raw / defect["file"]
         assert path.exists(), defect
@@ -160,8 +174,9 @@ def test_no_defects_flag_writes_clean_feeds(tmp_path: Path) -> None:
     assert not list(out.rglob("*_resend.jsonl"))
 
 
-@pytest.mark.parametrize(("start", "end"), [("2022-03-01", "2022-03-03"),
-                                            ("2024-01-01", "2024-01-01")])
+@pytest.mark.parametrize(
+    ("start", "end"), [("2022-03-01", "2022-03-03"), ("2024-01-01", "2024-01-01")]
+)
 def test_any_date_range_generates(tmp_path: Path, start: str, end: str) -> None:
     """Before overseas starts, before a series launches, a single day: all work."""
     report = generate(tmp_path / "edge", progress=None, scale=0.1, start=start, end=end, seed=3)
@@ -173,8 +188,11 @@ CHUNKED = {"scale": 0.1, "start": "2024-12-24", "end": "2025-01-06", "seed": 5}
 
 
 def _rows(paths: list[Path]) -> list[dict]:
-    return [row for path in paths
-            for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))]
+    return [
+        row
+        for path in paths
+        for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))
+    ]
 
 
 def test_chunked_by_year_keeps_ids_unique_and_refunds_in_their_year(tmp_path: Path) -> None:
@@ -187,13 +205,19 @@ def test_chunked_by_year_keeps_ids_unique_and_refunds_in_their_year(tmp_path: Pa
     generate(again, progress=None, with_defects=False, chunk_by_year=True, **CHUNKED)
     assert _digest(again) == _digest(out)
 
-    orders = [json.loads(line) for path in sorted(out.glob("online/*/*_orders_*.jsonl"))
-              for line in path.read_text(encoding="utf-8").splitlines()]
+    orders = [
+        json.loads(line)
+        for path in sorted(out.glob("online/*/*_orders_*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
     assert {o["created_at"][:4] for o in orders} == {"2024", "2025"}
     order_lines = [(o["order_id"], item["line_no"]) for o in orders for item in o["lines"]]
     assert len(set(order_lines)) == len(order_lines)
-    refunds = [json.loads(line) for path in sorted(out.glob("online/*/*_refunds_*.jsonl"))
-               for line in path.read_text(encoding="utf-8").splitlines()]
+    refunds = [
+        json.loads(line)
+        for path in sorted(out.glob("online/*/*_refunds_*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
     assert refunds and set(order_lines) >= {(r["order_id"], r["line_no"]) for r in refunds}
     # Order ids embed the order date (yyMMdd after the platform prefix): a chunk keeps the
     # refunds of its own year's orders only.
@@ -212,10 +236,18 @@ def test_chunked_by_year_keeps_ids_unique_and_refunds_in_their_year(tmp_path: Pa
     assert list((out / "distributor" / "202501").glob("D*_202501.xlsx"))
 
 
-def test_only_large_runs_are_chunked(raw: Path, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_large_runs_are_chunked(
+    raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert "chunked_by_year" not in json.loads((raw / "_manifest" / "generation.json").read_text())
     monkeypatch.setattr("orchestration.datagen.generate.CHUNK_ABOVE_LINES", 0)
-    report = generate(tmp_path / "auto", progress=None, with_defects=False, scale=0.1,
-                      start="2024-01-01", end="2024-01-01", seed=3)
+    report = generate(
+        tmp_path / "auto",
+        progress=None,
+        with_defects=False,
+        scale=0.1,
+        start="2024-01-01",
+        end="2024-01-01",
+        seed=3,
+    )
     assert report.chunked_by_year

@@ -669,8 +669,15 @@ def test_generic_tests_of_daily_models_look_at_the_window_only(tmp_path, monkeyp
     monkeypatch.setenv("WAREHOUSE_WINDOW_START", window[0] if window else "")
     monkeypatch.setenv("WAREHOUSE_WINDOW_END", window[1] if window else "")
     project = _copy_project(tmp_path, None)
-    result = _run_dbt(project, tmp_path / "warehouse.duckdb", tmp_path, "compile", "--select",
-                      WINDOWED_TEST, WHOLE_TABLE_TEST)
+    result = _run_dbt(
+        project,
+        tmp_path / "warehouse.duckdb",
+        tmp_path,
+        "compile",
+        "--select",
+        WINDOWED_TEST,
+        WHOLE_TABLE_TEST,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     windowed = _compiled_test_sql(tmp_path, WINDOWED_TEST)
     whole = _compiled_test_sql(tmp_path, WHOLE_TABLE_TEST)
@@ -682,10 +689,10 @@ def test_generic_tests_of_daily_models_look_at_the_window_only(tmp_path, monkeyp
     assert "2024-03" not in whole and "dbt_subquery" not in whole
 
 
-
 @pytest.mark.parametrize("lookback_days", [62, 0])
-def test_refunds_of_a_window_find_their_order_lines_of_any_age(built, tmp_path, monkeypatch,
-                                                               lookback_days):
+def test_refunds_of_a_window_find_their_order_lines_of_any_age(
+    built, tmp_path, monkeypatch, lookback_days
+):
     # An incremental build looks the refunded order lines up among the orders of the last
     # refund_lookback_days before its window first, then in the whole history for the refunds
     # not found there (macro rows_referenced_by). With 0 days, RF2's order (4 days before the
@@ -694,8 +701,10 @@ def test_refunds_of_a_window_find_their_order_lines_of_any_age(built, tmp_path, 
     db_path, _ = built
     copy = tmp_path / "warehouse.duckdb"
     shutil.copyfile(db_path, copy)
-    refund_lines = ("select * from intermediate.int_online_refund_lines "
-                    "where business_date between '2023-04-05' and '2023-07-01' order by all")
+    refund_lines = (
+        "select * from intermediate.int_online_refund_lines "
+        "where business_date between '2023-04-05' and '2023-07-01' order by all"
+    )
 
     def rows(path: Path) -> list[tuple]:
         con = duckdb.connect(str(path), read_only=True)
@@ -709,10 +718,19 @@ def test_refunds_of_a_window_find_their_order_lines_of_any_age(built, tmp_path, 
     monkeypatch.setenv("WAREHOUSE_WINDOW_START", "2023-04-05")
     monkeypatch.setenv("WAREHOUSE_WINDOW_END", "2023-07-01")
     project = _copy_project(tmp_path, dbt_samples.TEST_CITIES_CSV)
-    result = _run_dbt(project, copy, tmp_path, "run", "--select", "int_online_refund_lines",
-                      "--vars", f"{{refund_lookback_days: {lookback_days}}}")
+    result = _run_dbt(
+        project,
+        copy,
+        tmp_path,
+        "run",
+        "--select",
+        "int_online_refund_lines",
+        "--vars",
+        f"{{refund_lookback_days: {lookback_days}}}",
+    )
     assert result.returncode == 0, result.stdout[-4000:]
     assert rows(copy) == expected
+
 
 RECONCILIATION_TESTS = (
     "assert_channel_performance_reconciles_to_sales_lines",
@@ -721,13 +739,17 @@ RECONCILIATION_TESTS = (
 )
 
 
-@pytest.mark.parametrize("window, fails", [
-    (None, True),  # no window (a full build): every month is checked
-    (("2023-04-10", "2023-04-10"), True),  # the window rebuilt April 2023
-    (("2024-01-10", "2024-01-10"), False),  # it rebuilt January 2024 on: 2023 is not re-read
-])
-def test_mart_reconciliations_check_the_months_a_window_rebuilt(built, tmp_path, monkeypatch,
-                                                                window, fails):
+@pytest.mark.parametrize(
+    "window, fails",
+    [
+        (None, True),  # no window (a full build): every month is checked
+        (("2023-04-10", "2023-04-10"), True),  # the window rebuilt April 2023
+        (("2024-01-10", "2024-01-10"), False),  # it rebuilt January 2024 on: 2023 is not re-read
+    ],
+)
+def test_mart_reconciliations_check_the_months_a_window_rebuilt(
+    built, tmp_path, monkeypatch, window, fails
+):
     # The marts are wrong for April 2023 against its sales lines (consistently so in their
     # own roll-ups): a cent more in channel_performance and in the product-line month and
     # years, a business date of the month gone from dim_date. The singular tests that
@@ -738,14 +760,20 @@ def test_mart_reconciliations_check_the_months_a_window_rebuilt(built, tmp_path,
     shutil.copyfile(db_path, copy)
     con = duckdb.connect(str(copy))
     try:
-        con.execute("update marts.channel_performance set net_sales = net_sales + 0.01 "
-                    "where month = '2023-04-01' and channel = 'tmall'")
-        con.execute("update marts.product_line_performance set net_sales = net_sales + 0.01 "
-                    "where product_line = 'all' and ((period_type, period_start) "
-                    "in (('month', '2023-04-01'), ('year', '2023-01-01')))")
-        con.execute("update marts.regional_coverage set net_sales = net_sales + 0.01 "
-                    "where period_type = 'year' and period_start = '2023-01-01' "
-                    "and region = 'all' and city_tier = 'all'")
+        con.execute(
+            "update marts.channel_performance set net_sales = net_sales + 0.01 "
+            "where month = '2023-04-01' and channel = 'tmall'"
+        )
+        con.execute(
+            "update marts.product_line_performance set net_sales = net_sales + 0.01 "
+            "where product_line = 'all' and ((period_type, period_start) "
+            "in (('month', '2023-04-01'), ('year', '2023-01-01')))"
+        )
+        con.execute(
+            "update marts.regional_coverage set net_sales = net_sales + 0.01 "
+            "where period_type = 'year' and period_start = '2023-01-01' "
+            "and region = 'all' and city_tier = 'all'"
+        )
         con.execute("delete from marts.dim_date where date_day = '2023-04-01'")
     finally:
         con.close()

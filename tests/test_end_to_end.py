@@ -37,10 +37,12 @@ def independent(built: BuiltWarehouse, tmp_path_factory: pytest.TempPathFactory)
             FROM read_csv('{raw}/reference/fx_rates.csv', all_varchar=true);
     """)
     totals: dict[tuple[str, str], list] = {}
-    for group, rows in (("online", _online(connection, raw)),
-                        ("store", _store(connection, raw, work)),
-                        ("distributor", _distributor(raw)),
-                        ("overseas", _overseas(connection, raw))):
+    for group, rows in (
+        ("online", _online(connection, raw)),
+        ("store", _store(connection, raw, work)),
+        ("distributor", _distributor(raw)),
+        ("overseas", _overseas(connection, raw)),
+    ):
         for month, gross, net in rows:
             totals[(group, str(month)[:7])] = [round(float(gross), 2), round(float(net), 2)]
     return totals
@@ -122,11 +124,24 @@ def _distributor(raw: Path) -> list[tuple]:
     monthly: dict[str, list[float]] = {}
     invoiced: dict[tuple[str, str], float] = {}
     for path in sorted((raw / "distributor").rglob("*.xlsx")):
-        rows = list(openpyxl.load_workbook(path, read_only=True).active.iter_rows(
-            min_row=6, max_col=9, values_only=True))[:-1]  # the last row is the total
+        rows = list(
+            openpyxl.load_workbook(path, read_only=True).active.iter_rows(
+                min_row=6, max_col=9, values_only=True
+            )
+        )[:-1]  # the last row is the total
         for row in rows:
-            day, document, _sku, _name, quantity, price, _rate, amount, _note = (
-                [*row, None, None, None, None, None, None, None, None, None][:9])
+            day, document, _sku, _name, quantity, price, _rate, amount, _note = [
+                *row,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ][:9]
             month = day.strftime("%Y-%m")
             gross_net = monthly.setdefault(month, [0.0, 0.0])
             if quantity and quantity > 0:
@@ -136,11 +151,15 @@ def _distributor(raw: Path) -> list[tuple]:
                 key = (path.stem.split("_")[0], month)
                 invoiced[key] = invoiced.get(key, 0.0) + amount
     for (distributor, month), _ in sorted(invoiced.items()):
-        ytd = sum(v for (d, m), v in invoiced.items() if d == distributor
-                  and m[:4] == month[:4] and m <= month)
+        ytd = sum(
+            v
+            for (d, m), v in invoiced.items()
+            if d == distributor and m[:4] == month[:4] and m <= month
+        )
         previous = ytd - invoiced[(distributor, month)]
         extra = (0.05 * ytd if ytd > 5_000_000 else 0) - (
-            0.05 * previous if previous > 5_000_000 else 0)
+            0.05 * previous if previous > 5_000_000 else 0
+        )
         monthly[month][1] -= round(extra, 2)
     return [(month, gross, net) for month, (gross, net) in monthly.items()]
 
@@ -185,7 +204,8 @@ def _overseas(connection: duckdb.DuckDBPyConnection, raw: Path) -> list[tuple]:
 
 
 def test_marts_agree_with_an_independent_computation_to_the_cent(
-        built: BuiltWarehouse, independent: dict) -> None:
+    built: BuiltWarehouse, independent: dict
+) -> None:
     with duckdb.connect(str(built.serving_db), read_only=True) as connection:
         rows = connection.execute("""
             SELECT channel_group, strftime(month, '%Y-%m'), sum(gross_sales), sum(net_sales)
@@ -193,9 +213,12 @@ def test_marts_agree_with_an_independent_computation_to_the_cent(
         """).fetchall()
     marts = {(g, m): [round(float(gross), 2), round(float(net), 2)] for g, m, gross, net in rows}
     assert set(marts) == set(independent)
-    differences = {key: (marts[key], independent[key]) for key in marts
-                   if abs(marts[key][0] - independent[key][0]) > 0.005
-                   or abs(marts[key][1] - independent[key][1]) > 0.005}
+    differences = {
+        key: (marts[key], independent[key])
+        for key in marts
+        if abs(marts[key][0] - independent[key][0]) > 0.005
+        or abs(marts[key][1] - independent[key][1]) > 0.005
+    }
     assert not differences
 
 
@@ -207,8 +230,11 @@ def test_every_file_reconciles_read_loaded_quarantined(built: BuiltWarehouse) ->
         """).fetchall()
         files = connection.execute("SELECT count(DISTINCT _source_file) FROM raw.load_log")
         n_files = files.fetchone()[0]
-    on_disk = sum(1 for p in built.raw_dir.rglob("*") if p.is_file()
-                  and not p.relative_to(built.raw_dir).parts[0].startswith("_"))
+    on_disk = sum(
+        1
+        for p in built.raw_dir.rglob("*")
+        if p.is_file() and not p.relative_to(built.raw_dir).parts[0].startswith("_")
+    )
     assert unbalanced == []
     assert n_files == on_disk
 
@@ -218,13 +244,22 @@ def _manifest(built: BuiltWarehouse) -> list[dict]:
 
 
 def test_malformed_rows_are_quarantined_with_file_row_field_and_reason(
-        built: BuiltWarehouse) -> None:
-    declared = [(d["file"], row) for d in _manifest(built) if d["defect"] == "malformed_rows"
-                for row in d["rows"]]
+    built: BuiltWarehouse,
+) -> None:
+    declared = [
+        (d["file"], row)
+        for d in _manifest(built)
+        if d["defect"] == "malformed_rows"
+        for row in d["rows"]
+    ]
     assert declared
     with duckdb.connect(str(built.warehouse_db), read_only=True) as connection:
-        quarantined = {(f, r): (field, reason) for f, r, field, reason in connection.execute(
-            "SELECT _source_file, _source_row, field, reason FROM raw.quarantine").fetchall()}
+        quarantined = {
+            (f, r): (field, reason)
+            for f, r, field, reason in connection.execute(
+                "SELECT _source_file, _source_row, field, reason FROM raw.quarantine"
+            ).fetchall()
+        }
     for key in declared:
         assert key in quarantined, key
         field, reason = quarantined[key]
@@ -233,21 +268,33 @@ def test_malformed_rows_are_quarantined_with_file_row_field_and_reason(
 
 def test_unknown_references_are_rejected_with_a_reason(built: BuiltWarehouse) -> None:
     with duckdb.connect(str(built.warehouse_db), read_only=True) as connection:
-        reasons = {row[0] for row in connection.execute(
-            "SELECT DISTINCT reject_reason FROM intermediate.int_sales_lines_rejected"
-        ).fetchall()}
+        reasons = {
+            row[0]
+            for row in connection.execute(
+                "SELECT DISTINCT reject_reason FROM intermediate.int_sales_lines_rejected"
+            ).fetchall()
+        }
     assert {"unknown_sku", "unknown_store", "unknown_order"} <= reasons
 
 
 def test_rerunning_changes_no_mart(built: BuiltWarehouse) -> None:
     """The build ran dbt in-process (the default); the rerun runs it as `dbt` subprocesses."""
+
     def checksums() -> dict[str, tuple]:
         with duckdb.connect(str(built.serving_db), read_only=True) as connection:
-            tables = [row[0] for row in connection.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'marts' AND table_name NOT LIKE 'publish%'").fetchall()]
-            return {t: connection.execute(
-                f"SELECT count(*), sum(hash(t)) FROM marts.{t} AS t").fetchone() for t in tables}
+            tables = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'marts' AND table_name NOT LIKE 'publish%'"
+                ).fetchall()
+            ]
+            return {
+                t: connection.execute(
+                    f"SELECT count(*), sum(hash(t)) FROM marts.{t} AS t"
+                ).fetchone()
+                for t in tables
+            }
 
     before = checksums()
     result = built.run_cli("run", "--quiet", WAREHOUSE_DBT_IN_PROCESS="0")

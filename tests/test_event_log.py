@@ -64,27 +64,34 @@ def test_the_template_configures_the_pooled_event_log(instance: DagsterInstance)
 
 
 def test_a_run_is_stored_whole_and_readable_by_dagsters_own_class(
-        instance: DagsterInstance) -> None:
+    instance: DagsterInstance,
+) -> None:
     run_id = _run_with_checks(instance)
     stored = instance.all_logs(run_id)
-    evaluations = [entry for entry in stored if entry.dagster_event
-                   and entry.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
+    evaluations = [
+        entry
+        for entry in stored
+        if entry.dagster_event and entry.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     assert len(evaluations) == CHECKS
     passed = [entry.dagster_event.event_specific_data.passed for entry in evaluations]
     assert sum(passed) == CHECKS // 2
 
     plain = SqliteEventLogStorage(instance.event_log_storage._base_dir)
     assert [entry.message for entry in plain.get_logs_for_run(run_id)] == [
-        entry.message for entry in stored]
+        entry.message for entry in stored
+    ]
     # the cross-run index (asset check history) holds the run's evaluations too
     check_records = instance.event_log_storage.get_asset_check_execution_history(
-        next(iter(evaluations)).dagster_event.event_specific_data.asset_check_key, limit=5)
+        next(iter(evaluations)).dagster_event.event_specific_data.asset_check_key, limit=5
+    )
     assert check_records and check_records[0].run_id == run_id
 
 
 @pytest.mark.parametrize("watcher_class", [SqliteEventLogStorage, PooledSqliteEventLogStorage])
 def test_a_watcher_sees_each_write_while_the_connection_stays_open(
-        instance: DagsterInstance, watcher_class: type[SqliteEventLogStorage]) -> None:
+    instance: DagsterInstance, watcher_class: type[SqliteEventLogStorage]
+) -> None:
     """The webserver streams a run's events by watching `<run id>.db` for modifications (with
     Dagster's class or, configured by the template, this one)."""
     writer = instance.event_log_storage
@@ -112,8 +119,9 @@ def test_a_watcher_sees_each_write_while_the_connection_stays_open(
     assert seen[-1] == "second"
 
 
-def test_open_databases_are_bounded_and_closed_by_wipe(instance: DagsterInstance,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_databases_are_bounded_and_closed_by_wipe(
+    instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("orchestration.event_log.MAX_OPEN_DATABASES", 3)
     storage = instance.event_log_storage
     run_ids = [str(uuid.uuid4()) for _ in range(6)]
@@ -123,8 +131,7 @@ def test_open_databases_are_bounded_and_closed_by_wipe(instance: DagsterInstance
     open_runs = _open_databases(base_dir) - {os.path.join(base_dir, "index.db")}
     assert len(open_runs) == 3
     for run_id in run_ids:  # the closed ones are opened again on demand
-        assert [entry.dagster_event.message
-                for entry in instance.all_logs(run_id)] == ["an event"]
+        assert [entry.dagster_event.message for entry in instance.all_logs(run_id)] == ["an event"]
 
     storage.wipe()
     assert _open_databases(base_dir) <= {os.path.join(base_dir, "index.db")}

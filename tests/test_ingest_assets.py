@@ -41,8 +41,7 @@ def test_materialize_all_raw_assets(tmp_path: Path):
     }
 
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(unpartitioned_ingest_assets(), resources=resources,
-                             instance=instance)
+        result = materialize(unpartitioned_ingest_assets(), resources=resources, instance=instance)
         assert result.success
         events = result.get_asset_materialization_events()
         metadata = {event.asset_key.path[-1]: event.materialization.metadata for event in events}

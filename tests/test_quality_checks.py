@@ -231,8 +231,10 @@ def test_partition_grain_month_checks_the_whole_month_of_a_daily_run(env):
         # a table rebuilt by whole month: one row per month, January's total is wrong
         with duckdb.get_connection() as con:
             con.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
-            con.execute("CREATE OR REPLACE TABLE intermediate.monthly AS SELECT * FROM (VALUES "
-                        "(DATE '2024-01-01', -1), (DATE '2024-02-01', 5)) t(month, total)")
+            con.execute(
+                "CREATE OR REPLACE TABLE intermediate.monthly AS SELECT * FROM (VALUES "
+                "(DATE '2024-01-01', -1), (DATE '2024-02-01', 5)) t(month, total)"
+            )
 
     write_suite(
         env["suites"] / "intermediate",
@@ -243,8 +245,10 @@ def test_partition_grain_month_checks_the_whole_month_of_a_daily_run(env):
         partition_column="month",
         partition_grain="month",
         expectations=[
-            {"type": "expect_column_values_to_be_between",
-             "kwargs": {"column": "total", "min_value": 0}},
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "total", "min_value": 0},
+            },
             {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 1}},
         ],
     )
@@ -252,20 +256,31 @@ def test_partition_grain_month_checks_the_whole_month_of_a_daily_run(env):
         env["suites"], partitions_defs={"intermediate/monthly": days}, data_docs=False
     )
     for day, passed in (("2024-01-17", False), ("2024-02-17", True)):
-        result = materialize([monthly, *checks], resources={"duckdb": env["resource"]},
-                             partition_key=day, raise_on_error=False)
+        result = materialize(
+            [monthly, *checks],
+            resources={"duckdb": env["resource"]},
+            partition_key=day,
+            raise_on_error=False,
+        )
         ev = check_eval(result, "gx_intermediate_monthly")
         assert ev.passed is passed, (day, ev.metadata["summary"].value)
         assert ev.metadata["partition"].value.startswith(f"[{day}")
 
 
-@pytest.mark.parametrize(("policy", "page_expected"),
-                         [("failures", False), ("always", True), ("never", False)])
+@pytest.mark.parametrize(
+    ("policy", "page_expected"), [("failures", False), ("always", True), ("never", False)]
+)
 def test_data_docs_policy_for_a_passing_check(env, monkeypatch, policy, page_expected):
     # A Data Docs page costs ~0.6 s: by default only failed checks get one.
     monkeypatch.setenv("WAREHOUSE_DATA_DOCS", policy)
-    write_suite(env["suites"] / "raw", "orders", asset=["raw", "orders"], table="raw.orders",
-                severity="error", expectations=NOT_NULL)
+    write_suite(
+        env["suites"] / "raw",
+        "orders",
+        asset=["raw", "orders"],
+        table="raw.orders",
+        severity="error",
+        expectations=NOT_NULL,
+    )
     result = run(env, make_assets(bad=False), build_gx_asset_checks(env["suites"]))
     ev = check_eval(result, "gx_raw_orders")
     assert ev.passed is True
@@ -276,8 +291,14 @@ def test_data_docs_policy_for_a_passing_check(env, monkeypatch, policy, page_exp
 
 def test_failed_check_gets_no_page_when_data_docs_are_off(env, monkeypatch):
     monkeypatch.setenv("WAREHOUSE_DATA_DOCS", "never")
-    write_suite(env["suites"] / "raw", "orders", asset=["raw", "orders"], table="raw.orders",
-                severity="error", expectations=NOT_NULL)
+    write_suite(
+        env["suites"] / "raw",
+        "orders",
+        asset=["raw", "orders"],
+        table="raw.orders",
+        severity="error",
+        expectations=NOT_NULL,
+    )
     result = run(env, make_assets(bad=True), build_gx_asset_checks(env["suites"]))
     ev = check_eval(result, "gx_raw_orders")
     assert ev.passed is False

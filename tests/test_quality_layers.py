@@ -33,23 +33,39 @@ CHECKED_KEYS = sorted({s.asset_key for s in SUITES})
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(WAREHOUSE), *args], cwd=REPO_ROOT, env=env, text=True,
-                          capture_output=True, timeout=600)
+    return subprocess.run(
+        [str(WAREHOUSE), *args], cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A clean small warehouse built by the CLI (its pipeline runs every GX check too)."""
     root = tmp_path_factory.mktemp("quality_layers")
-    env = {**os.environ, "RAW_DIR": str(root / "raw"), "WAREHOUSE_STATE_DIR": str(root / "state"),
-           "DAGSTER_HOME": str(root / "dagster_home")}
+    env = {
+        **os.environ,
+        "RAW_DIR": str(root / "raw"),
+        "WAREHOUSE_STATE_DIR": str(root / "state"),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+    }
     env.pop("WAREHOUSE_DB", None)
     env.pop("SERVING_DB", None)
     # Scale 1 over four months: small enough to build in about a minute, large enough that
     # monthly targets per region are not dominated by a handful of lines (the plausibility
     # WARN on attainment would otherwise fire on noise).
-    gen = _cli(env, "generate", "--scale", "1", "--start", "2023-11-01", "--end", "2024-02-29",
-               "--no-defects", "--out", str(root / "raw"))
+    gen = _cli(
+        env,
+        "generate",
+        "--scale",
+        "1",
+        "--start",
+        "2023-11-01",
+        "--end",
+        "2024-02-29",
+        "--no-defects",
+        "--out",
+        str(root / "raw"),
+    )
     assert gen.returncode == 0, gen.stdout + gen.stderr
     run = _cli(env, "run", "--quiet")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
@@ -72,6 +88,7 @@ def _stand_ins():
         keys = [k for k in CHECKED_KEYS if k[0] == layer] or [(layer, "serving")]
         current = []
         for key in keys:
+
             @asset(key=AssetKey(list(key)), deps=previous)
             def _stand_in() -> None:
                 return None
@@ -100,7 +117,8 @@ def failed(evaluations) -> dict[str, AssetCheckSeverity]:
 
 def layer_materialized(materialized, layer: str) -> bool:
     keys = {AssetKey(list(k)) for k in CHECKED_KEYS if k[0] == layer} or {
-        AssetKey([layer, "serving"])}
+        AssetKey([layer, "serving"])
+    }
     return keys <= materialized
 
 
@@ -124,16 +142,22 @@ def test_clean_build_passes_every_check(built, warehouse):
 
 
 def test_raw_null_key_fails_the_raw_check_and_blocks_staging(warehouse):
-    _execute(warehouse, "UPDATE raw.online_order_lines SET order_id = NULL "
-                        "WHERE _source_row = (SELECT min(_source_row) FROM raw.online_order_lines) "
-                        "AND line_no = 1 AND _source_file = (SELECT min(_source_file) "
-                        "FROM raw.online_order_lines)")
+    _execute(
+        warehouse,
+        "UPDATE raw.online_order_lines SET order_id = NULL "
+        "WHERE _source_row = (SELECT min(_source_row) FROM raw.online_order_lines) "
+        "AND line_no = 1 AND _source_file = (SELECT min(_source_file) "
+        "FROM raw.online_order_lines)",
+    )
     evaluations, materialized = run_checks(warehouse)
     assert failed(evaluations) == {"gx_raw_online_order_lines": AssetCheckSeverity.ERROR}
     md = evaluations["gx_raw_online_order_lines"].metadata
     (failure,) = md["failed_expectations"].value
     assert (failure["type"], failure["column"], failure["unexpected_count"]) == (
-        "expect_column_values_to_not_be_null", "order_id", 1)
+        "expect_column_values_to_not_be_null",
+        "order_id",
+        1,
+    )
     assert md["data_docs"].value.startswith("file://")
     assert layer_materialized(materialized, "raw")
     assert not any(k.path[0] != "raw" for k in materialized)  # blocked: nothing downstream ran
@@ -147,8 +171,9 @@ def test_staging_unknown_sku_is_a_warning_that_does_not_block(warehouse):
     )
     evaluations, materialized = run_checks(warehouse)
     assert failed(evaluations) == {"gx_staging_stg_store__pos_lines": AssetCheckSeverity.WARN}
-    (failure,) = evaluations["gx_staging_stg_store__pos_lines"].metadata[
-        "failed_expectations"].value
+    (failure,) = (
+        evaluations["gx_staging_stg_store__pos_lines"].metadata["failed_expectations"].value
+    )
     assert failure["severity"] == "warn"
     assert [row["sku"] for row in failure["sample"]] == ["ZZ42"]
     assert layer_materialized(materialized, "publish")  # a warning never blocks
@@ -156,41 +181,57 @@ def test_staging_unknown_sku_is_a_warning_that_does_not_block(warehouse):
 
 def test_broken_reconciliation_in_intermediate_blocks_the_marts(warehouse):
     # the checked fact is a view over the channel tables: spoil a store line underneath it
-    _execute(warehouse, "UPDATE intermediate.int_store_sales_lines "
-                        "SET gross_sales = gross_sales + 100, net_sales = net_sales + 100 "
-                        "WHERE sales_line_id = (SELECT min(sales_line_id) FROM "
-                        "intermediate.int_store_sales_lines WHERE line_type = 'sale' "
-                        "AND reject_reason IS NULL)")
+    _execute(
+        warehouse,
+        "UPDATE intermediate.int_store_sales_lines "
+        "SET gross_sales = gross_sales + 100, net_sales = net_sales + 100 "
+        "WHERE sales_line_id = (SELECT min(sales_line_id) FROM "
+        "intermediate.int_store_sales_lines WHERE line_type = 'sale' "
+        "AND reject_reason IS NULL)",
+    )
     evaluations, materialized = run_checks(warehouse)
     # the line no longer adds up to its staged line, nor to the month it was aggregated into
     assert failed(evaluations) == {
         "gx_intermediate_int_sales_lines_checked": AssetCheckSeverity.ERROR,
-        "gx_intermediate_int_channel_months_aggregated": AssetCheckSeverity.ERROR}
-    (failure,) = evaluations["gx_intermediate_int_sales_lines_checked"].metadata[
-        "failed_expectations"].value
+        "gx_intermediate_int_channel_months_aggregated": AssetCheckSeverity.ERROR,
+    }
+    (failure,) = (
+        evaluations["gx_intermediate_int_sales_lines_checked"].metadata["failed_expectations"].value
+    )
     (row,) = failure["sample"]
     assert row["source_table"] == "store_pos_lines"
     assert float(row["intermediate_gross"]) - float(row["staging_gross"]) == pytest.approx(100)
-    (failure,) = evaluations["gx_intermediate_int_channel_months_aggregated"].metadata[
-        "failed_expectations"].value
+    (failure,) = (
+        evaluations["gx_intermediate_int_channel_months_aggregated"]
+        .metadata["failed_expectations"]
+        .value
+    )
     (row,) = failure["sample"]
     assert (row["channel_group"], row["line_type"]) == ("store", "sale")
     assert float(row["lines_gross_sales"]) - float(row["aggregate_gross_sales"]) == (
-        pytest.approx(100))
+        pytest.approx(100)
+    )
     assert layer_materialized(materialized, "intermediate")
     assert not any(k.path[0] in ("marts", "publish") for k in materialized)
 
 
 def test_aggregate_that_differs_from_the_sales_lines_blocks_the_marts(warehouse):
     # int_channel_months_aggregated is what the marts read instead of the sales lines
-    _execute(warehouse, "UPDATE intermediate.int_channel_months_aggregated "
-                        "SET net_sales = net_sales + 100 WHERE channel_month_id = (SELECT "
-                        "min(channel_month_id) FROM intermediate.int_channel_months_aggregated)")
+    _execute(
+        warehouse,
+        "UPDATE intermediate.int_channel_months_aggregated "
+        "SET net_sales = net_sales + 100 WHERE channel_month_id = (SELECT "
+        "min(channel_month_id) FROM intermediate.int_channel_months_aggregated)",
+    )
     evaluations, materialized = run_checks(warehouse)
     assert failed(evaluations) == {
-        "gx_intermediate_int_channel_months_aggregated": AssetCheckSeverity.ERROR}
-    (failure,) = evaluations["gx_intermediate_int_channel_months_aggregated"].metadata[
-        "failed_expectations"].value
+        "gx_intermediate_int_channel_months_aggregated": AssetCheckSeverity.ERROR
+    }
+    (failure,) = (
+        evaluations["gx_intermediate_int_channel_months_aggregated"]
+        .metadata["failed_expectations"]
+        .value
+    )
     (row,) = failure["sample"]
     assert float(row["aggregate_net_sales"]) - float(row["lines_net_sales"]) == pytest.approx(100)
     assert layer_materialized(materialized, "intermediate")
@@ -199,10 +240,13 @@ def test_aggregate_that_differs_from_the_sales_lines_blocks_the_marts(warehouse)
 
 def test_mart_month_that_differs_from_the_aggregate_fails_and_blocks_publish(warehouse):
     # consistent within the mart (gross margin moves with net sales): only the reconciliation
-    _execute(warehouse, "UPDATE marts.channel_performance "
-                        "SET net_sales = net_sales + 100, gross_margin = gross_margin + 100 "
-                        "WHERE month = (SELECT max(month) FROM marts.channel_performance) "
-                        "AND channel = 'jd'")
+    _execute(
+        warehouse,
+        "UPDATE marts.channel_performance "
+        "SET net_sales = net_sales + 100, gross_margin = gross_margin + 100 "
+        "WHERE month = (SELECT max(month) FROM marts.channel_performance) "
+        "AND channel = 'jd'",
+    )
     evaluations, materialized = run_checks(warehouse)
     assert failed(evaluations) == {"gx_marts_channel_performance": AssetCheckSeverity.ERROR}
     (failure,) = evaluations["gx_marts_channel_performance"].metadata["failed_expectations"].value
@@ -214,9 +258,12 @@ def test_mart_month_that_differs_from_the_aggregate_fails_and_blocks_publish(war
 
 
 def test_mart_margin_out_of_range_fails_and_blocks_publish(warehouse):
-    _execute(warehouse, "UPDATE marts.channel_performance SET gross_margin_rate = 1.7 "
-                        "WHERE month = (SELECT min(month) FROM marts.channel_performance) "
-                        "AND channel = 'tmall'")
+    _execute(
+        warehouse,
+        "UPDATE marts.channel_performance SET gross_margin_rate = 1.7 "
+        "WHERE month = (SELECT min(month) FROM marts.channel_performance) "
+        "AND channel = 'tmall'",
+    )
     evaluations, materialized = run_checks(warehouse)
     assert failed(evaluations) == {"gx_marts_channel_performance": AssetCheckSeverity.ERROR}
     failures = evaluations["gx_marts_channel_performance"].metadata["failed_expectations"].value
@@ -260,7 +307,8 @@ def test_demo_defects_are_caught_by_name(tmp_path, monkeypatch):
     assert set(failed(evaluations).values()) == {AssetCheckSeverity.WARN}
     reported = json.dumps(
         [e.metadata["failed_expectations"].value for e in evaluations.values() if not e.passed],
-        ensure_ascii=False)
+        ensure_ascii=False,
+    )
     manifest = json.loads((raw_dir / "_manifest" / "defects.json").read_text())["defects"]
     for defect in manifest:
         kind = defect["defect"]
@@ -294,13 +342,18 @@ def test_aggregate_check_of_a_day_compares_every_month_its_run_rebuilt(warehouse
             "FROM intermediate.int_store_sales_lines WHERE business_date = '2024-02-10' "
             "AND line_type = 'sale' AND reject_reason IS NULL ORDER BY sales_line_id LIMIT 1"
         ).fetchone()
-        con.execute("UPDATE intermediate.int_store_sales_lines SET business_date = '2023-12-05', "
-                    "month = '2023-12-01' WHERE sales_line_id = ?", [line_id])
-        con.execute("UPDATE intermediate.int_channel_months_aggregated SET "
-                    "gross_sales = gross_sales - ?, net_sales = net_sales - ?, cogs = cogs - ?, "
-                    "sales_lines = sales_lines - 1 WHERE month = '2024-02-01' AND "
-                    "channel_group = 'store' AND channel = ? AND line_type = 'sale'",
-                    [gross, net, cogs, channel])
+        con.execute(
+            "UPDATE intermediate.int_store_sales_lines SET business_date = '2023-12-05', "
+            "month = '2023-12-01' WHERE sales_line_id = ?",
+            [line_id],
+        )
+        con.execute(
+            "UPDATE intermediate.int_channel_months_aggregated SET "
+            "gross_sales = gross_sales - ?, net_sales = net_sales - ?, cogs = cogs - ?, "
+            "sales_lines = sales_lines - 1 WHERE month = '2024-02-01' AND "
+            "channel_group = 'store' AND channel = ? AND line_type = 'sale'",
+            [gross, net, cogs, channel],
+        )
     late = _aggregate_check(warehouse, "2024-02-10")
     (failure,) = late.failures
     (row,) = failure.sample
@@ -314,10 +367,13 @@ def test_aggregate_check_of_a_day_compares_every_month_its_run_rebuilt(warehouse
 def test_aggregate_check_of_any_day_compares_every_rebate(warehouse):
     # allocated rebates are rebuilt whole at every build, in every month
     assert _aggregate_check(warehouse, "2024-02-11").success
-    _execute(warehouse, "UPDATE intermediate.int_channel_months_aggregated "
-                        "SET net_sales = net_sales - 1 WHERE channel_month_id = (SELECT "
-                        "min(channel_month_id) FROM intermediate.int_channel_months_aggregated "
-                        "WHERE line_type = 'rebate' AND month < '2024-02-01')")
+    _execute(
+        warehouse,
+        "UPDATE intermediate.int_channel_months_aggregated "
+        "SET net_sales = net_sales - 1 WHERE channel_month_id = (SELECT "
+        "min(channel_month_id) FROM intermediate.int_channel_months_aggregated "
+        "WHERE line_type = 'rebate' AND month < '2024-02-01')",
+    )
     (failure,) = _aggregate_check(warehouse, "2024-02-11").failures
     (row,) = failure.sample
     assert row["line_type"] == "rebate" and row["month"] < "2024-02-01"
@@ -331,27 +387,41 @@ def _day_check(db: Path, table: str, day: str):
 
     (spec,) = [s for s in SUITES if s.qualified_table == table]
     end = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
-    partition = PartitionFilter(spec.partition_column, start=day, end=end,
-                                expression=spec.partition_expression)
+    partition = PartitionFilter(
+        spec.partition_column, start=day, end=end, expression=spec.partition_expression
+    )
     return validate_table(db, spec, partition=partition)
 
 
-@pytest.mark.parametrize(("table", "file"), [("store_pos_lines", "store/pos_20240210.csv"),
-                                             ("online_order_lines", "%/tmall_orders_20240210%")])
+@pytest.mark.parametrize(
+    ("table", "file"),
+    [
+        ("store_pos_lines", "store/pos_20240210.csv"),
+        ("online_order_lines", "%/tmall_orders_20240210%"),
+    ],
+)
 def test_load_log_reconciliation_of_a_day_finds_lost_and_doubled_rows(warehouse, table, file):
     assert _day_check(warehouse, f"raw.{table}", "2024-02-10").success
-    key = (f"_source_file = (SELECT min(_source_file) FROM raw.{table} WHERE _source_file "
-           f"LIKE '{file}') AND _source_row = 7")
-    _execute(warehouse, f"CREATE TABLE lost AS SELECT * FROM raw.{table} WHERE {key}",
-             f"DELETE FROM raw.{table} WHERE {key}")
+    key = (
+        f"_source_file = (SELECT min(_source_file) FROM raw.{table} WHERE _source_file "
+        f"LIKE '{file}') AND _source_row = 7"
+    )
+    _execute(
+        warehouse,
+        f"CREATE TABLE lost AS SELECT * FROM raw.{table} WHERE {key}",
+        f"DELETE FROM raw.{table} WHERE {key}",
+    )
     (failure,) = _day_check(warehouse, f"raw.{table}", "2024-02-10").failures
     (row,) = failure.sample
     assert row["rows_in_table"] == row["rows_loaded"] - 1
     # loaded twice (a reload that did not replace the file's rows): a POS row is one CSV row,
     # so the extra row shows; online rows are order lines of one record (JSON line), counted
     # as records: the extra line is the (WARN) duplicate keys' business only
-    _execute(warehouse, f"INSERT INTO raw.{table} SELECT * FROM lost",
-             f"INSERT INTO raw.{table} SELECT * FROM lost")
+    _execute(
+        warehouse,
+        f"INSERT INTO raw.{table} SELECT * FROM lost",
+        f"INSERT INTO raw.{table} SELECT * FROM lost",
+    )
     failures = _day_check(warehouse, f"raw.{table}", "2024-02-10").failures
     reconciled = [f for f in failures if "rows_in_table" in f.sample[0]]
     assert [f.severity for f in failures if f not in reconciled] == ["warn"]  # duplicate keys
@@ -370,17 +440,28 @@ def test_refund_checks_find_order_lines_of_any_age(warehouse):
     with duckdb.connect(str(warehouse)) as con:
         old_order, old_line, gross = con.execute(
             "SELECT order_id, line_no, quantity * unit_price FROM staging.stg_online__order_lines "
-            "WHERE order_date = '2023-11-02' ORDER BY order_id, line_no LIMIT 1").fetchone()
-        first, second = (r[0] for r in con.execute(
-            "SELECT refund_id FROM staging.stg_online__refunds WHERE refund_date = ? "
-            "ORDER BY refund_id LIMIT 2", [day]).fetchall())
+            "WHERE order_date = '2023-11-02' ORDER BY order_id, line_no LIMIT 1"
+        ).fetchone()
+        first, second = (
+            r[0]
+            for r in con.execute(
+                "SELECT refund_id FROM staging.stg_online__refunds WHERE refund_date = ? "
+                "ORDER BY refund_id LIMIT 2",
+                [day],
+            ).fetchall()
+        )
         # a refund of a line ordered 110 days before, for more than the line's gross (staged
         # refunds are an incremental table: the staged rows are what the check reads)
-        con.execute("UPDATE staging.stg_online__refunds SET order_id = ?, line_no = ?, "
-                    "order_line_id = ? || '-' || ?, refund_amount = ? + 1 WHERE refund_id = ?",
-                    [old_order, old_line, old_order, old_line, gross, first])
-        con.execute("UPDATE staging.stg_online__refunds SET order_id = 'ZZ-NO-SUCH-ORDER', "
-                    "order_line_id = 'ZZ-NO-SUCH-ORDER-' || line_no WHERE refund_id = ?", [second])
+        con.execute(
+            "UPDATE staging.stg_online__refunds SET order_id = ?, line_no = ?, "
+            "order_line_id = ? || '-' || ?, refund_amount = ? + 1 WHERE refund_id = ?",
+            [old_order, old_line, old_order, old_line, gross, first],
+        )
+        con.execute(
+            "UPDATE staging.stg_online__refunds SET order_id = 'ZZ-NO-SUCH-ORDER', "
+            "order_line_id = 'ZZ-NO-SUCH-ORDER-' || line_no WHERE refund_id = ?",
+            [second],
+        )
     outcome = _day_check(warehouse, table, day)
     unknown, exceeded = outcome.failures
     assert (unknown.severity, exceeded.severity) == ("warn", "error")

@@ -302,8 +302,10 @@ def test_partition_expression_keeps_every_row_of_the_local_day(db, partition):
             "partition_expression": LOCAL_DATE,
             "expectations": [
                 {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 2}},
-                {"type": "expect_column_values_to_be_in_set",
-                 "kwargs": {"column": "event_id", "value_set": [2, 3]}},
+                {
+                    "type": "expect_column_values_to_be_in_set",
+                    "kwargs": {"column": "event_id", "value_set": [2, 3]},
+                },
             ],
         },
         Path("events.yml"),
@@ -314,22 +316,30 @@ def test_partition_expression_keeps_every_row_of_the_local_day(db, partition):
 
 def test_partition_grain_month_validates_the_whole_months_of_the_window(db):
     # raw.orders holds 2024-01-01..03; a day of January at grain month is all of January
-    s = suite([{"type": "expect_table_row_count_to_equal", "kwargs": {"value": 30}}],
-              partition_grain="month")
+    s = suite(
+        [{"type": "expect_table_row_count_to_equal", "kwargs": {"value": 30}}],
+        partition_grain="month",
+    )
     for partition in (
         PartitionFilter("order_date", value="2024-01-02", grain="month"),
         PartitionFilter("order_date", start="2024-01-31", end="2024-02-01", grain="month"),
     ):
         outcome = validate_table(db, s, partition=partition)
         assert outcome.success, [e.to_dict() for e in outcome.expectations]
-    february = validate_table(db, s, partition=PartitionFilter(
-        "order_date", start="2024-02-01", end="2024-02-02", grain="month"))
+    february = validate_table(
+        db,
+        s,
+        partition=PartitionFilter(
+            "order_date", start="2024-02-01", end="2024-02-02", grain="month"
+        ),
+    )
     assert [e.observed_value for e in february.failures] == [0]
     # an end within a day includes that day's month; a midnight end does not
     widened = PartitionFilter("d", start="2024-01-15", end="2024-03-01 06:00:00", grain="month")
     assert widened.sql() == "\"d\" >= '2024-01-01' AND \"d\" < '2024-04-01'"
     assert PartitionFilter("d", start="2024-01-15", end="2024-03-01", grain="month").sql() == (
-        "\"d\" >= '2024-01-01' AND \"d\" < '2024-03-01'")
+        "\"d\" >= '2024-01-01' AND \"d\" < '2024-03-01'"
+    )
     # {window:...} stays at the partition's days, {window_months:...} takes the whole months
     day = PartitionFilter("d", value="2024-01-02", grain="month")
     assert day.condition("x") == "(x = '2024-01-02')"
@@ -345,8 +355,17 @@ def test_window_placeholder_filters_other_tables_to_the_partition(db):
         UPDATE staging.orders SET amount = -1 WHERE order_id = 2;  -- order_date 2024-01-03
         """,
     )
-    negative = [{"type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": (
-        "SELECT order_id, amount FROM staging.orders WHERE {window:order_date} AND amount < 0")}}]
+    negative = [
+        {
+            "type": "unexpected_rows_expectation",
+            "kwargs": {
+                "unexpected_rows_query": (
+                    "SELECT order_id, amount FROM staging.orders"
+                    " WHERE {window:order_date} AND amount < 0"
+                )
+            },
+        }
+    ]
     s = suite(negative)
     clean = validate_table(db, s, partition=PartitionFilter("order_date", value="2024-01-02"))
     assert clean.success, clean.expectations
@@ -371,26 +390,33 @@ def test_unexpected_rows_query_runs_once_and_a_failure_still_has_its_sample(db):
 
     marker = "gx_runs_me_once"
     query = f"SELECT order_id, '{marker}' AS m FROM {{batch}} WHERE amount > 250"
-    s = suite([{"type": "unexpected_rows_expectation",
-                "kwargs": {"unexpected_rows_query": query}}])
+    s = suite([{"type": "unexpected_rows_expectation", "kwargs": {"unexpected_rows_query": query}}])
     event.listen(Engine, "before_cursor_execute", log)
     try:
         outcome = validate_table(db, s)
     finally:
         event.remove(Engine, "before_cursor_execute", log)
     assert [st for st in statements if marker in st] == [
-        next(st for st in statements if marker in st)]  # one statement: the row count
+        next(st for st in statements if marker in st)
+    ]  # one statement: the row count
     (bad,) = outcome.failures
     assert bad.unexpected_count == 50 // 10 and len(bad.sample) == 5  # amounts 260..300
     assert {row["m"] for row in bad.sample} == {marker}
 
 
 def test_data_docs_page_of_an_sql_expectation(db, tmp_path):
-    s = suite([{"type": "unexpected_rows_expectation",
+    s = suite(
+        [
+            {
+                "type": "unexpected_rows_expectation",
                 "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE amount > 250"},
-                "description": "no large orders"}])
+                "description": "no large orders",
+            }
+        ]
+    )
     outcome = validate_table(db, s, data_docs_dir=tmp_path / "docs", gx_store_dir=tmp_path / "gx")
     assert outcome.data_docs_error is None
     assert outcome.failures and outcome.data_docs_path.is_file()
     assert "amount &gt; 250" in outcome.data_docs_path.read_text() or (
-        "amount > 250" in outcome.data_docs_path.read_text())
+        "amount > 250" in outcome.data_docs_path.read_text()
+    )

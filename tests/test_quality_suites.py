@@ -117,14 +117,19 @@ def test_gx_rejects_unknown_type_and_bad_kwargs_with_index(tmp_path):
         load_suite(write(tmp_path, bad_kwargs, "k.yml")).to_gx_suite()
 
 
-SQL = {"type": "unexpected_rows_expectation",
-       "kwargs": {"unexpected_rows_query": "SELECT * FROM staging.orders WHERE "
-                                           "{window:s.order_date} AND amount < 0"}}
+SQL = {
+    "type": "unexpected_rows_expectation",
+    "kwargs": {
+        "unexpected_rows_query": "SELECT * FROM staging.orders WHERE "
+        "{window:s.order_date} AND amount < 0"
+    },
+}
 
 
 def test_unexpected_rows_expectation_is_run_for_its_row_count_only(tmp_path):
-    (gx_exp,) = load_suite(write(tmp_path, {**GOOD, "expectations": [SQL]})).to_gx_suite(
-    ).expectations
+    (gx_exp,) = (
+        load_suite(write(tmp_path, {**GOOD, "expectations": [SQL]})).to_gx_suite().expectations
+    )
     # the same query and verdict, without GX's second run of the query for rows it drops
     assert gx_exp.expectation_type == "unexpected_row_count_expectation"
     assert type(gx_exp).metric_dependencies == ("unexpected_rows_query.row_count",)
@@ -145,11 +150,13 @@ def test_window_placeholder_is_the_partition_window_or_true(tmp_path):
     months = {**SQL, "kwargs": {"unexpected_rows_query": "SELECT 1 WHERE {window_months:m}"}}
     spec = load_suite(write(tmp_path, {**GOOD, "expectations": [months]}))
     assert spec.with_window(condition).expectations[0].kwargs["unexpected_rows_query"] == (
-        "SELECT 1 WHERE (m = 'D')")
+        "SELECT 1 WHERE (m = 'D')"
+    )
     assert calls[-1] == ("m", "month")
     # no partition: the whole table, so every window condition is true
     assert spec.with_window(None).expectations[0].kwargs["unexpected_rows_query"] == (
-        "SELECT 1 WHERE (true)")
+        "SELECT 1 WHERE (true)"
+    )
     # literal (doubled) braces are not a placeholder
     literal = {**SQL, "kwargs": {"unexpected_rows_query": "SELECT '{{window:x}}' FROM {batch}"}}
     spec = load_suite(write(tmp_path, {**GOOD, "expectations": [literal]}))

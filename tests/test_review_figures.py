@@ -25,8 +25,7 @@ def test_all_eighteen_figures_are_covered() -> None:
 
 def test_demo_marts_show_the_review_figures(demo: BuiltWarehouse) -> None:
     results = check_figures(demo.serving_db, scale=1.0)
-    missed = [(r.figure.number, r.figure.label, r.expected, r.actual) for r in results
-              if not r.ok]
+    missed = [(r.figure.number, r.figure.label, r.expected, r.actual) for r in results if not r.ok]
     assert missed == []
 
 

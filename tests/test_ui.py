@@ -27,9 +27,11 @@ JOBS_QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
 
 
 def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
-                                     data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)["data"]
 
@@ -65,20 +67,35 @@ def _stop_group(leader: subprocess.Popen, timeout: float = 60) -> None:
 
 def test_warehouse_ui_serves_the_code_location_without_an_activated_venv(tmp_path):
     port = closed_port()
-    env = {**os.environ, "PATH": "/usr/bin:/bin", "WAREHOUSE_STATE_DIR": str(tmp_path / "state"),
-           "DAGSTER_HOME": str(tmp_path / "dagster_home"), "RAW_DIR": str(tmp_path / "raw")}
+    env = {
+        **os.environ,
+        "PATH": "/usr/bin:/bin",
+        "WAREHOUSE_STATE_DIR": str(tmp_path / "state"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "RAW_DIR": str(tmp_path / "raw"),
+    }
     for name in ("WAREHOUSE_DB", "SERVING_DB"):
         env.pop(name, None)
     assert shutil.which("dbt", path=env["PATH"]) is None
     log = (tmp_path / "ui.log").open("w")
-    ui = subprocess.Popen([WAREHOUSE_CLI, "ui", "--port", str(port)], cwd=REPO_ROOT,
-                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ui = subprocess.Popen(
+        [WAREHOUSE_CLI, "ui", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         entries = _wait_for_location(port, time.monotonic() + 180)
         assert [entry["locationOrLoadError"]["__typename"] for entry in entries] == [
-            "RepositoryLocation"], entries
-        jobs = {job["name"] for node in _graphql(port, JOBS_QUERY)["repositoriesOrError"]["nodes"]
-                for job in node["jobs"]}
+            "RepositoryLocation"
+        ], entries
+        jobs = {
+            job["name"]
+            for node in _graphql(port, JOBS_QUERY)["repositoriesOrError"]["nodes"]
+            for job in node["jobs"]
+        }
         assert {"daily_refresh", "distributor_monthly"} <= jobs
     finally:
         _stop_group(ui)

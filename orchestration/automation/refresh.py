@@ -187,14 +187,24 @@ def changed_files(raw_dir: Path, after_ns: int, until_ns: int) -> list[tuple[str
     return found
 
 
-def _range_request(job_name: str, first: str, last: str, selection: Sequence[AssetKey],
-                   run_key: str, reason: str) -> RunRequest:
+def _range_request(
+    job_name: str, first: str, last: str, selection: Sequence[AssetKey], run_key: str, reason: str
+) -> RunRequest:
     tags = {"warehouse/trigger": reason}
     if first == last:
-        return RunRequest(run_key=run_key, job_name=job_name, partition_key=first,
-                          asset_selection=list(selection), tags=tags)
-    return RunRequest(run_key=run_key, job_name=job_name, asset_selection=list(selection),
-                      tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last})
+        return RunRequest(
+            run_key=run_key,
+            job_name=job_name,
+            partition_key=first,
+            asset_selection=list(selection),
+            tags=tags,
+        )
+    return RunRequest(
+        run_key=run_key,
+        job_name=job_name,
+        asset_selection=list(selection),
+        tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last},
+    )
 
 
 def _downstream(keys: Iterable[AssetKey], include_self: bool, graph) -> list[AssetKey]:
@@ -202,8 +212,9 @@ def _downstream(keys: Iterable[AssetKey], include_self: bool, graph) -> list[Ass
     return sorted(selection.resolve(graph))
 
 
-def run_requests_for(touched: Touched, graph, tick: str,
-                     now: datetime | None = None) -> list[RunRequest]:
+def run_requests_for(
+    touched: Touched, graph, tick: str, now: datetime | None = None
+) -> list[RunRequest]:
     """The runs that refresh exactly what the touched files feed (see module docstring)."""
     requests: list[RunRequest] = []
     days = clip_days(touched.days, now)
@@ -211,32 +222,65 @@ def run_requests_for(touched: Touched, graph, tick: str,
         tables = sorted({t for day in days for t in touched.days[day]})
         selection = _downstream([raw_key(t) for t in tables], True, graph)
         for first, last in contiguous_ranges(days):
-            requests.append(_range_request(
-                daily_refresh_job.name, day_key(first), day_key(last), selection,
-                f"files:{tick}:{first}:{last}", "new files"))
+            requests.append(
+                _range_request(
+                    daily_refresh_job.name,
+                    day_key(first),
+                    day_key(last),
+                    selection,
+                    f"files:{tick}:{first}:{last}",
+                    "new files",
+                )
+            )
     last_month = last_key(monthly_partitions, now)
     for month in sorted(touched.months):
-        if last_month is None or month.isoformat() > last_month or month.isoformat() < (
-            monthly_partitions.get_first_partition_key() or ""
+        if (
+            last_month is None
+            or month.isoformat() > last_month
+            or month.isoformat() < (monthly_partitions.get_first_partition_key() or "")
         ):
             continue
-        requests.append(RunRequest(
-            run_key=f"month:{tick}:{month}", job_name=distributor_monthly_job.name,
-            partition_key=month.isoformat(), asset_selection=MONTHLY_KEYS,
-            tags={"warehouse/trigger": "new distributor workbook"}))
+        requests.append(
+            RunRequest(
+                run_key=f"month:{tick}:{month}",
+                job_name=distributor_monthly_job.name,
+                partition_key=month.isoformat(),
+                asset_selection=MONTHLY_KEYS,
+                tags={"warehouse/trigger": "new distributor workbook"},
+            )
+        )
         month_days = clip_days(
-            (date.fromordinal(o) for o in range(month.toordinal(), month.toordinal() + 31)
-             if date.fromordinal(o).month == month.month), now)
+            (
+                date.fromordinal(o)
+                for o in range(month.toordinal(), month.toordinal() + 31)
+                if date.fromordinal(o).month == month.month
+            ),
+            now,
+        )
         if month_days:
-            requests.append(_range_request(
-                daily_refresh_job.name, day_key(month_days[0]), day_key(month_days[-1]),
-                _downstream(MONTHLY_KEYS, False, graph), f"month-days:{tick}:{month}",
-                "new distributor workbook"))
+            requests.append(
+                _range_request(
+                    daily_refresh_job.name,
+                    day_key(month_days[0]),
+                    day_key(month_days[-1]),
+                    _downstream(MONTHLY_KEYS, False, graph),
+                    f"month-days:{tick}:{month}",
+                    "new distributor workbook",
+                )
+            )
     full = full_daily_range(now)
     if touched.reference_tables and full is not None:
         selection = _downstream([raw_key(t) for t in sorted(touched.reference_tables)], True, graph)
-        requests.append(_range_request(daily_refresh_job.name, full[0], full[1], selection,
-                                       f"reference:{tick}", "new reference snapshot"))
+        requests.append(
+            _range_request(
+                daily_refresh_job.name,
+                full[0],
+                full[1],
+                selection,
+                f"reference:{tick}",
+                "new reference snapshot",
+            )
+        )
     return requests
 
 
@@ -273,8 +317,10 @@ def build_raw_file_sensor(
         state = json.loads(context.cursor) if context.cursor else None
         cursor = json.dumps({"after_ns": until_ns})
         if state is None:
-            return SensorResult(skip_reason=SkipReason(
-                "First tick: files changed from now on are refreshed"), cursor=cursor)
+            return SensorResult(
+                skip_reason=SkipReason("First tick: files changed from now on are refreshed"),
+                cursor=cursor,
+            )
         after_ns = int(state["after_ns"])
         if until_ns <= after_ns:
             return SkipReason("Waiting for files to settle")
@@ -286,10 +332,13 @@ def build_raw_file_sensor(
         requests = run_requests_for(touched, graph, str(until_ns))
         context.log.info(
             f"{len(changed)} new or re-delivered file(s) ({', '.join(touched.files[:10])}"
-            f"{' ...' if len(touched.files) > 10 else ''}): {len(requests)} run(s) requested")
+            f"{' ...' if len(touched.files) > 10 else ''}): {len(requests)} run(s) requested"
+        )
         if not requests:
-            return SensorResult(skip_reason=SkipReason(
-                f"{len(changed)} file(s) outside the partitions"), cursor=cursor)
+            return SensorResult(
+                skip_reason=SkipReason(f"{len(changed)} file(s) outside the partitions"),
+                cursor=cursor,
+            )
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return _raw_file_sensor

@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 # Lunar new year's day; demand dips from three days before to a week after.
-SPRING_FESTIVAL = {2020: "2020-01-25", 2021: "2021-02-12", 2022: "2022-02-01",
-                   2023: "2023-01-22", 2024: "2024-02-10", 2025: "2025-01-29",
-                   2026: "2026-02-17", 2027: "2027-02-06"}
+SPRING_FESTIVAL = {
+    2020: "2020-01-25",
+    2021: "2021-02-12",
+    2022: "2022-02-01",
+    2023: "2023-01-22",
+    2024: "2024-02-10",
+    2025: "2025-01-29",
+    2026: "2026-02-17",
+    2027: "2027-02-06",
+}
 
 PEAK_STRENGTH = {  # (618 ramp, 618 day, Double 11 ramp, Double 11 day, weekend)
     "online": (1.35, 3.0, 1.6, 6.0, 1.10),

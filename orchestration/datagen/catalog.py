@@ -44,14 +44,18 @@ def load_cities(rng: np.random.Generator, path: Path = CITIES_SEED) -> Cities:
         for tier_code, count in per_tier.items():
             candidates = np.flatnonzero((region == region_code) & (tier == tier_code))
             if len(candidates) < count:
-                raise ValueError(f"ref_cities has {len(candidates)} {region_code} tier "
-                                 f"{tier_code} cities, the plan covers {count}")
+                raise ValueError(
+                    f"ref_cities has {len(candidates)} {region_code} tier "
+                    f"{tier_code} cities, the plan covers {count}"
+                )
             covered[rng.choice(candidates, size=count, replace=False)] = True
     return Cities(
         code=np.array([row["city_code"] for row in rows]),
         name_zh=np.array([row["city_name_zh"] for row in rows]),
         province_zh=np.array([row["province_name_zh"] for row in rows]),
-        region=region, tier=tier, covered=covered,
+        region=region,
+        tier=tier,
+        covered=covered,
     )
 
 
@@ -96,38 +100,54 @@ def build_stores(rng: np.random.Generator, cities: Cities) -> Outlets:
     opened = _months(["2015-01"] * n) + rng.integers(0, 84, n).astype("timedelta64[M]")
     opened_2022 = rng.choice(n, size=25, replace=False)
     opened[opened_2022] = _months(["2022-02"] * 25) + rng.integers(0, 11, 25).astype(
-        "timedelta64[M]")
+        "timedelta64[M]"
+    )
     closed = np.full(n, np.datetime64("NaT"), dtype="datetime64[M]")
     closing = rng.choice(np.setdiff1d(np.arange(n), opened_2022), size=15, replace=False)
-    closed[closing] = _months(["2024-01"] * 15) + rng.integers(0, 24, 15).astype(
-        "timedelta64[M]")
+    closed[closing] = _months(["2024-01"] * 15) + rng.integers(0, 24, 15).astype("timedelta64[M]")
     # Stores that closed before 2023 and stores that open from 2024 on.
-    extra_regions = rng.choice(list(plan.STORES_2023), size=26,
-                               p=np.array(list(plan.STORES_2023.values())) / 320)
+    extra_regions = rng.choice(
+        list(plan.STORES_2023), size=26, p=np.array(list(plan.STORES_2023.values())) / 320
+    )
     extra_city = np.array([_place(rng, cities, r, 1)[0] for r in extra_regions])
-    extra_opened = np.concatenate([
-        _months(["2016-01"] * 6) + rng.integers(0, 60, 6).astype("timedelta64[M]"),
-        _months(["2024-02"] * 20) + rng.integers(0, 22, 20).astype("timedelta64[M]"),
-    ])
-    extra_closed = np.concatenate([
-        _months(["2022-01"] * 6) + rng.integers(0, 11, 6).astype("timedelta64[M]"),
-        np.full(20, np.datetime64("NaT"), dtype="datetime64[M]"),
-    ])
+    extra_opened = np.concatenate(
+        [
+            _months(["2016-01"] * 6) + rng.integers(0, 60, 6).astype("timedelta64[M]"),
+            _months(["2024-02"] * 20) + rng.integers(0, 22, 20).astype("timedelta64[M]"),
+        ]
+    )
+    extra_closed = np.concatenate(
+        [
+            _months(["2022-01"] * 6) + rng.integers(0, 11, 6).astype("timedelta64[M]"),
+            np.full(20, np.datetime64("NaT"), dtype="datetime64[M]"),
+        ]
+    )
     all_regions = np.concatenate([np.array(regions), extra_regions])
     total = len(all_regions)
     city = np.concatenate([*city_idx, extra_city])
     ids = np.array([f"S{i + 1:04d}" for i in range(total)])
-    names = np.array([f"{cities.name_zh[c].removesuffix('市')}{i + 1:04d}店"
-                      for i, c in enumerate(city)])
+    names = np.array(
+        [f"{cities.name_zh[c].removesuffix('市')}{i + 1:04d}店" for i, c in enumerate(city)]
+    )
     weight = np.clip(rng.lognormal(0.0, 0.35, total), 0.55, 2.5)
-    return Outlets(ids, names, city, all_regions, np.concatenate([opened, extra_opened]),
-                   np.concatenate([closed, extra_closed]), weight, np.zeros(total, int))
+    return Outlets(
+        ids,
+        names,
+        city,
+        all_regions,
+        np.concatenate([opened, extra_opened]),
+        np.concatenate([closed, extra_closed]),
+        weight,
+        np.zeros(total, int),
+    )
 
 
 def _east_distributor_weights() -> np.ndarray:
     """2023 gross of the twelve east distributors: the top ten, then two sharing the rest."""
-    east_gross = (cells.region_shares(plan.CALIBRATION_YEAR, "distributor")["east"]
-                  * plan.GROSS_BY_CHANNEL[plan.CALIBRATION_YEAR]["distributor"])
+    east_gross = (
+        cells.region_shares(plan.CALIBRATION_YEAR, "distributor")["east"]
+        * plan.GROSS_BY_CHANNEL[plan.CALIBRATION_YEAR]["distributor"]
+    )
     rest = east_gross - sum(plan.TOP10_DISTRIBUTOR_GROSS_2023)
     if not 0 < rest / 2 < min(plan.TOP10_DISTRIBUTOR_GROSS_2023):
         raise ValueError("the plan's east distributor sales do not fit the top ten")
@@ -148,22 +168,29 @@ def build_distributors(rng: np.random.Generator, cities: Cities) -> Outlets:
     opened = _months(["2012-01"] * n) + rng.integers(0, 108, n).astype("timedelta64[M]")
     opened_2022 = rng.choice(np.flatnonzero(np.array(regions) != "east"), 10, replace=False)
     opened[opened_2022] = _months(["2022-02"] * 10) + rng.integers(0, 11, 10).astype(
-        "timedelta64[M]")
+        "timedelta64[M]"
+    )
     closed = np.full(n, np.datetime64("NaT"), dtype="datetime64[M]")
-    ending = rng.choice(np.setdiff1d(np.flatnonzero(np.array(regions) != "east"),
-                                     opened_2022), size=8, replace=False)
-    closed[ending] = _months(["2024-03"] * 8) + rng.integers(0, 21, 8).astype(
-        "timedelta64[M]")
+    ending = rng.choice(
+        np.setdiff1d(np.flatnonzero(np.array(regions) != "east"), opened_2022),
+        size=8,
+        replace=False,
+    )
+    closed[ending] = _months(["2024-03"] * 8) + rng.integers(0, 21, 8).astype("timedelta64[M]")
     extra_regions = rng.choice([r for r in plan.DISTRIBUTORS_2023 if r != "east"], size=20)
     extra_city = np.array([_place(rng, cities, r, 1)[0] for r in extra_regions])
-    extra_opened = np.concatenate([
-        _months(["2017-01"] * 8) + rng.integers(0, 48, 8).astype("timedelta64[M]"),
-        _months(["2024-01"] * 12) + rng.integers(0, 23, 12).astype("timedelta64[M]"),
-    ])
-    extra_closed = np.concatenate([
-        _months(["2022-01"] * 8) + rng.integers(0, 11, 8).astype("timedelta64[M]"),
-        np.full(12, np.datetime64("NaT"), dtype="datetime64[M]"),
-    ])
+    extra_opened = np.concatenate(
+        [
+            _months(["2017-01"] * 8) + rng.integers(0, 48, 8).astype("timedelta64[M]"),
+            _months(["2024-01"] * 12) + rng.integers(0, 23, 12).astype("timedelta64[M]"),
+        ]
+    )
+    extra_closed = np.concatenate(
+        [
+            _months(["2022-01"] * 8) + rng.integers(0, 11, 8).astype("timedelta64[M]"),
+            np.full(12, np.datetime64("NaT"), dtype="datetime64[M]"),
+        ]
+    )
     all_regions = np.concatenate([np.array(regions), extra_regions])
     weight = np.concatenate([*weights, np.clip(rng.lognormal(-0.3, 0.5, 20), 0.2, 2.0)])
     # Within each region weights are relative; rank tiers on 2023 size across the country.
@@ -171,20 +198,32 @@ def build_distributors(rng: np.random.Generator, cities: Cities) -> Outlets:
     size = np.zeros(total)
     for region in plan.DISTRIBUTORS_2023:
         members = all_regions == region
-        size[members] = weight[members] / weight[members].sum() * (
-            plan.REGION_SHARE["distributor"][region])
+        size[members] = (
+            weight[members] / weight[members].sum() * (plan.REGION_SHARE["distributor"][region])
+        )
     rank = np.argsort(np.argsort(-size))
     tier = np.where(rank < 10, 1, np.where(rank < 50, 2, 3))
     order = rng.permutation(total)  # ids do not reveal size or region
     city = np.concatenate([*city_idx, extra_city])
     ids = np.array([f"D{i + 1:03d}" for i in range(total)])
     surnames = np.array(list("华鑫恒盛瑞祥宏达信诚金海联创新源博远佳和"))
-    names = np.array([f"{cities.name_zh[c].removesuffix('市')}{surnames[i % 20]}"
-                      f"{surnames[(i * 7 + 3) % 20]}电子商贸有限公司"
-                      for i, c in enumerate(city[order])])
-    return Outlets(ids, names, city[order], all_regions[order],
-                   np.concatenate([opened, extra_opened])[order],
-                   np.concatenate([closed, extra_closed])[order], weight[order], tier[order])
+    names = np.array(
+        [
+            f"{cities.name_zh[c].removesuffix('市')}{surnames[i % 20]}"
+            f"{surnames[(i * 7 + 3) % 20]}电子商贸有限公司"
+            for i, c in enumerate(city[order])
+        ]
+    )
+    return Outlets(
+        ids,
+        names,
+        city[order],
+        all_regions[order],
+        np.concatenate([opened, extra_opened])[order],
+        np.concatenate([closed, extra_closed])[order],
+        weight[order],
+        tier[order],
+    )
 
 
 @dataclass(frozen=True)
@@ -224,16 +263,18 @@ def build_price_book(first_month: np.datetime64, last_month: np.datetime64) -> P
             names.append(name)
             series_index.append(s_idx)
             rows.append(prices)
-    return PriceBook(np.array(skus), np.array(names), np.array(series_index), months,
-                     np.vstack(rows))
+    return PriceBook(
+        np.array(skus), np.array(names), np.array(series_index), months, np.vstack(rows)
+    )
 
 
 def _july_cuts_since(launch: np.datetime64, month: np.datetime64) -> int:
     """How many 1 July price cuts fell after the launch month and up to `month`."""
     launch_year = int(str(launch)[:4])
     first_cut_year = launch_year + (1 if int(str(launch)[5:7]) >= 7 else 0)
-    first_cut_year = max(first_cut_year, launch_year + 1) if launch_year >= 2023 else max(
-        first_cut_year, 2021)
+    first_cut_year = (
+        max(first_cut_year, launch_year + 1) if launch_year >= 2023 else max(first_cut_year, 2021)
+    )
     cuts = 0
     year = first_cut_year
     while np.datetime64(f"{year}-07", "M") <= month:

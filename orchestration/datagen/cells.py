@@ -36,8 +36,9 @@ def cost_multiplier() -> float:
     """
     year = plan.CALIBRATION_YEAR
     margins = plan.GROSS_MARGIN_RATE[year]
-    denominator = sum(_gross(year, g) * (1 - UNIT_RETURN_RATE[g]) / (1 - margins[g])
-                      for g in DOMESTIC_GROUPS)
+    denominator = sum(
+        _gross(year, g) * (1 - UNIT_RETURN_RATE[g]) / (1 - margins[g]) for g in DOMESTIC_GROUPS
+    )
     required_k = plan.FY2023_NET_SALES / denominator
     return required_k / _cost_ratio_of_mix(plan.SERIES_NET_SHARE[year])
 
@@ -52,8 +53,10 @@ def series_shares(year: int) -> dict[str, float]:
         target = plan.SMARTPHONE_NET_2022 / _domestic_net(2022, shares)
         phone_now = sum(shares[c] for c in smartphone)
         rest_now = 1 - phone_now
-        shares = {c: v * (target / phone_now if c in smartphone else (1 - target) / rest_now)
-                  for c, v in shares.items()}
+        shares = {
+            c: v * (target / phone_now if c in smartphone else (1 - target) / rest_now)
+            for c, v in shares.items()
+        }
     return shares
 
 
@@ -90,16 +93,21 @@ def month_weights(year: int, group: str, series_index: int) -> np.ndarray:
     else:
         days = np.arange(np.datetime64(f"{year}-01-01"), np.datetime64(f"{year + 1}-01-01"))
         per_day = daily_weights(days, group)
-        weights = np.bincount(days.astype("datetime64[M]").astype(int) - months[0].astype(int),
-                              weights=per_day, minlength=12)
+        weights = np.bincount(
+            days.astype("datetime64[M]").astype(int) - months[0].astype(int),
+            weights=per_day,
+            minlength=12,
+        )
     weights = np.where(months >= launch_month(series_index), weights, 0.0)
     return weights / weights.sum() if weights.sum() else weights
 
 
 def _quarter3_fraction(year: int) -> float:
     shares = series_shares(year)
-    return sum(shares[s.code] * month_weights(year, "distributor", i)[6:9].sum()
-               for i, s in enumerate(plan.SERIES))
+    return sum(
+        shares[s.code] * month_weights(year, "distributor", i)[6:9].sum()
+        for i, s in enumerate(plan.SERIES)
+    )
 
 
 @cache
@@ -113,7 +121,8 @@ def region_shares(year: int, group: str) -> dict[str, float]:
     pinned = plan.year_plan(year)
     if group == "distributor" and pinned in plan.EAST_DISTRIBUTOR_Q3_NET:
         east = plan.EAST_DISTRIBUTOR_Q3_NET[pinned] / (
-            group_net(year, group) * _quarter3_fraction(year))
+            group_net(year, group) * _quarter3_fraction(year)
+        )
         shares = _with_share(shares, "east", east)
     if pinned == 2022:
         shares = _with_share(shares, "south", shares["south"] * _south_2022_factor())
@@ -123,10 +132,10 @@ def region_shares(year: int, group: str) -> dict[str, float]:
 @cache
 def _south_2022_factor() -> float:
     """Figure 13: the 2022 south share that makes 2023 south net sales grow 18%."""
-    south_2023 = sum(group_net(2023, g) * region_shares(2023, g)["south"]
-                     for g in DOMESTIC_GROUPS)
-    south_2022_base = sum(group_net(2022, g) * plan.REGION_SHARE[g]["south"]
-                          for g in DOMESTIC_GROUPS)
+    south_2023 = sum(group_net(2023, g) * region_shares(2023, g)["south"] for g in DOMESTIC_GROUPS)
+    south_2022_base = sum(
+        group_net(2022, g) * plan.REGION_SHARE[g]["south"] for g in DOMESTIC_GROUPS
+    )
     return south_2023 / (1 + plan.SOUTH_NET_YOY_2023) / south_2022_base
 
 
@@ -169,22 +178,35 @@ def build_cells(first_day: np.datetime64, last_day: np.datetime64, scale: float)
                     weights = month_weights(year, group, s_idx)
                     for m_idx in range(12):
                         cell_net = net * region_share * shares[series.code] * weights[m_idx]
-                        in_range = _month_fraction_in_range(year, m_idx, group,
-                                                            first_day, last_day)
+                        in_range = _month_fraction_in_range(year, m_idx, group, first_day, last_day)
                         if cell_net > 0 and in_range > 0:
-                            rows.append((np.datetime64(f"{year}-{m_idx + 1:02d}", "M"),
-                                         channel, group, region, s_idx,
-                                         cell_net * in_range * scale,
-                                         cell_net * in_range * scale / net_ratio(year, group)))
+                            rows.append(
+                                (
+                                    np.datetime64(f"{year}-{m_idx + 1:02d}", "M"),
+                                    channel,
+                                    group,
+                                    region,
+                                    s_idx,
+                                    cell_net * in_range * scale,
+                                    cell_net * in_range * scale / net_ratio(year, group),
+                                )
+                            )
     columns = list(zip(*rows, strict=True))
-    return Cells(np.array(columns[0], dtype="datetime64[M]"), np.array(columns[1]),
-                 np.array(columns[2]), np.array(columns[3]), np.array(columns[4]),
-                 np.array(columns[5]), np.array(columns[6]))
+    return Cells(
+        np.array(columns[0], dtype="datetime64[M]"),
+        np.array(columns[1]),
+        np.array(columns[2]),
+        np.array(columns[3]),
+        np.array(columns[4]),
+        np.array(columns[5]),
+        np.array(columns[6]),
+    )
 
 
 @cache
-def _month_fraction_in_range(year: int, m_idx: int, group: str, first_day: np.datetime64,
-                             last_day: np.datetime64) -> float:
+def _month_fraction_in_range(
+    year: int, m_idx: int, group: str, first_day: np.datetime64, last_day: np.datetime64
+) -> float:
     month = np.datetime64(f"{year}-{m_idx + 1:02d}", "M")
     days = np.arange(month.astype("datetime64[D]"), (month + 1).astype("datetime64[D]"))
     weights = daily_weights(days, group)

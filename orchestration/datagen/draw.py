@@ -75,8 +75,7 @@ def _sell_in_base(series: np.ndarray) -> np.ndarray:
 
 def _expected_line_gross(cells: Cells, prices: PriceBook) -> np.ndarray:
     first, cumulative = _sku_tables(prices)
-    weights = np.diff(np.concatenate([np.zeros((len(plan.SERIES), 1)), cumulative], axis=1),
-                      axis=1)
+    weights = np.diff(np.concatenate([np.zeros((len(plan.SERIES), 1)), cumulative], axis=1), axis=1)
     month_idx = (cells.month - prices.months[0]).astype(int)
     mean_price = np.zeros(len(cells))
     for k in range(weights.shape[1]):
@@ -91,8 +90,13 @@ def _expected_line_gross(cells: Cells, prices: PriceBook) -> np.ndarray:
     return mean_price * units
 
 
-def _draw_days(rng: np.random.Generator, group: np.ndarray, month: np.ndarray,
-               first_day: np.datetime64, last_day: np.datetime64) -> np.ndarray:
+def _draw_days(
+    rng: np.random.Generator,
+    group: np.ndarray,
+    month: np.ndarray,
+    first_day: np.datetime64,
+    last_day: np.datetime64,
+) -> np.ndarray:
     """A business date in the line's month, following the channel group's daily demand."""
     days = np.arange(first_day, last_day + 1)
     day = np.empty(len(group), dtype="datetime64[D]")
@@ -116,8 +120,13 @@ def expected_line_count(cells: Cells, prices: PriceBook) -> float:
     return float((cells.gross / _expected_line_gross(cells, prices)).sum())
 
 
-def draw_lines(rng: np.random.Generator, cells: Cells, prices: PriceBook,
-               first_day: np.datetime64, last_day: np.datetime64) -> Lines:
+def draw_lines(
+    rng: np.random.Generator,
+    cells: Cells,
+    prices: PriceBook,
+    first_day: np.datetime64,
+    last_day: np.datetime64,
+) -> Lines:
     expected = _expected_line_gross(cells, prices)
     estimate = cells.gross / expected
     candidates = np.ceil(estimate * 1.3 + 3 * np.sqrt(estimate) + 6).astype(int)
@@ -134,9 +143,20 @@ def draw_lines(rng: np.random.Generator, cells: Cells, prices: PriceBook,
     kept = np.flatnonzero(keep)
     day = _draw_days(rng, group[kept], cells.month[cell[kept]], first_day, last_day)
     n = len(kept)
-    return Lines(cell[kept], day, cells.channel[cell[kept]], group[kept],
-                 cells.region[cell[kept]], series[kept], sku[kept], quantity[kept],
-                 price[kept], gross[kept], np.full(n, -1), np.full(n, -1))
+    return Lines(
+        cell[kept],
+        day,
+        cells.channel[cell[kept]],
+        group[kept],
+        cells.region[cell[kept]],
+        series[kept],
+        sku[kept],
+        quantity[kept],
+        price[kept],
+        gross[kept],
+        np.full(n, -1),
+        np.full(n, -1),
+    )
 
 
 def _keep_until_targets(cells: Cells, candidates: np.ndarray, gross: np.ndarray) -> np.ndarray:
@@ -147,8 +167,9 @@ def _keep_until_targets(cells: Cells, candidates: np.ndarray, gross: np.ndarray)
     single cells are smaller than a line (a new series in a small region, say).
     """
     year = cells.month.astype("datetime64[Y]").astype(int)
-    chain_order = np.lexsort((cells.month.astype(int), cells.region, cells.series,
-                              cells.channel, year))
+    chain_order = np.lexsort(
+        (cells.month.astype(int), cells.region, cells.series, cells.channel, year)
+    )
     starts = np.concatenate([[0], np.cumsum(candidates)[:-1]])
     target = cells.gross * 100
     keep = np.zeros(len(gross), dtype=bool)
@@ -159,13 +180,14 @@ def _keep_until_targets(cells: Cells, candidates: np.ndarray, gross: np.ndarray)
         if key != chain_key:
             chain_key, kept_total, planned_total = key, 0.0, 0.0
         planned_total += target[c]
-        line_gross = gross[starts[c]: starts[c] + candidates[c]]
+        line_gross = gross[starts[c] : starts[c] + candidates[c]]
         running = np.cumsum(line_gross)
-        count = int(np.searchsorted(running - line_gross / 2, planned_total - kept_total,
-                                    side="right"))
+        count = int(
+            np.searchsorted(running - line_gross / 2, planned_total - kept_total, side="right")
+        )
         if count == len(line_gross):
             raise RuntimeError(f"cell {c} ran out of candidate lines")
-        keep[starts[c]: starts[c] + count] = True
+        keep[starts[c] : starts[c] + count] = True
         kept_total += running[count - 1] if count else 0.0
     return keep
 
@@ -179,13 +201,15 @@ def place_online(rng: np.random.Generator, lines: Lines, cities: Cities) -> None
         lines.city[mine] = rng.choice(candidates, size=len(mine), p=weights / weights.sum())
 
 
-def place_at_outlets(rng: np.random.Generator, lines: Lines, group: str, outlets: Outlets,
-                     cities: Cities) -> None:
+def place_at_outlets(
+    rng: np.random.Generator, lines: Lines, group: str, outlets: Outlets, cities: Cities
+) -> None:
     """Systematic sampling: each active outlet gets its weight's share of a region-month."""
     mine = np.flatnonzero(lines.group == group)
     month = lines.day[mine].astype("datetime64[M]")
-    shuffled = mine[np.lexsort((rng.random(len(mine)), _region_codes(lines.region[mine]),
-                                month.astype(int)))]
+    shuffled = mine[
+        np.lexsort((rng.random(len(mine)), _region_codes(lines.region[mine]), month.astype(int)))
+    ]
     s_month = lines.day[shuffled].astype("datetime64[M]").astype(int)
     s_region = _region_codes(lines.region[shuffled])
     bounds = np.flatnonzero(np.diff(s_month) | np.diff(s_region)) + 1
@@ -212,8 +236,9 @@ def _region_codes(region: np.ndarray) -> np.ndarray:
     return codes
 
 
-def group_into_documents(rng: np.random.Generator, keys: list[np.ndarray],
-                         new_document_probability: float) -> tuple[np.ndarray, np.ndarray]:
+def group_into_documents(
+    rng: np.random.Generator, keys: list[np.ndarray], new_document_probability: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Orders / receipts: consecutive lines with the same keys, cut at random.
 
     Returns, for each line (in input order), a document number (dense, ordered by keys) and

@@ -53,8 +53,9 @@ def connect() -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def register(connection: duckdb.DuckDBPyConnection, name: str, columns: Columns,
-             row_numbers: bool = True) -> None:
+def register(
+    connection: duckdb.DuckDBPyConnection, name: str, columns: Columns, row_numbers: bool = True
+) -> None:
     """Expose numpy columns to SQL; `_seq` (the row's position) breaks ties deterministically."""
     arrays = {key: pa.array(values) for key, values in columns.items()}
     if row_numbers:
@@ -62,8 +63,9 @@ def register(connection: duckdb.DuckDBPyConnection, name: str, columns: Columns,
     connection.register(name, pa.table(arrays))
 
 
-def register_all(connection: duckdb.DuckDBPyConnection, tables: dict[str, Columns],
-                 row_numbers: bool = True) -> None:
+def register_all(
+    connection: duckdb.DuckDBPyConnection, tables: dict[str, Columns], row_numbers: bool = True
+) -> None:
     for name, columns in tables.items():
         register(connection, name, columns, row_numbers)
 
@@ -74,8 +76,9 @@ def _months(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     The daily feeds are composed a month at a time: DuckDB holds every line's text and then
     every file's while it composes, a year of that at benchmark scale is gigabytes.
     """
-    rows = connection.sql(f"SELECT DISTINCT date_trunc('month', day)::DATE FROM {table} "
-                          "ORDER BY 1").fetchall()
+    rows = connection.sql(
+        f"SELECT DISTINCT date_trunc('month', day)::DATE FROM {table} ORDER BY 1"
+    ).fetchall()
     return [row[0].isoformat() for row in rows]
 
 
@@ -85,16 +88,22 @@ def _in_month(column: str, month: str) -> str:
     return f"{column} >= DATE '{month}' AND {column} < DATE '{month}' + INTERVAL 1 MONTH"
 
 
-def _file_batches(connection: duckdb.DuckDBPyConnection,
-                  sql: str) -> Iterator[list[tuple[str, str]]]:
+def _file_batches(
+    connection: duckdb.DuckDBPyConnection, sql: str
+) -> Iterator[list[tuple[str, str]]]:
     reader = connection.sql(sql).fetch_arrow_reader(FILES_PER_BATCH)
     for batch in reader:
-        yield list(zip(batch.column("file").to_pylist(), batch.column("content").to_pylist(),
-                       strict=True))
+        yield list(
+            zip(batch.column("file").to_pylist(), batch.column("content").to_pylist(), strict=True)
+        )
 
 
-def write_files(connection: duckdb.DuckDBPyConnection, sql: str, out_dir: Path,
-                encode: Callable[[str], bytes] = str.encode) -> int:
+def write_files(
+    connection: duckdb.DuckDBPyConnection,
+    sql: str,
+    out_dir: Path,
+    encode: Callable[[str], bytes] = str.encode,
+) -> int:
     """Run `sql` (columns file, content) and write every file; returns how many."""
     written = 0
 
@@ -131,7 +140,10 @@ def write_online(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
     connection.execute(ORDER_IDS)
     written = 0
     for month in _months(connection, "online_lines"):
-        written += write_files(connection, _per_file(f"""
+        written += write_files(
+            connection,
+            _per_file(
+                f"""
             SELECT 'online/' || platform_name || '/' || platform_name || '_orders_'
                        || strftime(day, '%Y%m%d') || '.jsonl' AS file,
                    to_json(struct_pack(
@@ -156,11 +168,21 @@ def write_online(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
             JOIN cities USING (city) JOIN skus USING (sku)
             WHERE {_in_month("day", month)}
             GROUP BY ALL
-        """.replace("GROUP BY ALL", "GROUP BY platform_name, day, order_id, seconds, pay_delay, "
+        """.replace(
+                    "GROUP BY ALL",
+                    "GROUP BY platform_name, day, order_id, seconds, pay_delay, "
                     "cancelled, prefix, buyer, province_zh, city_zh, coupon_amount, "
-                    "platform_subsidy"), "seconds, order_id"), out_dir)
+                    "platform_subsidy",
+                ),
+                "seconds, order_id",
+            ),
+            out_dir,
+        )
     for month in _months(connection, "refund_rows"):
-        written += write_files(connection, _per_file(f"""
+        written += write_files(
+            connection,
+            _per_file(
+                f"""
             SELECT 'online/' || platform_name || '/' || platform_name || '_refunds_'
                        || strftime(day, '%Y%m%d') || '.jsonl' AS file,
                    to_json(struct_pack(
@@ -178,12 +200,32 @@ def write_online(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
             JOIN order_ids USING (order_idx) JOIN platforms USING (platform)
             JOIN skus USING (sku) JOIN reasons USING (reason)
             WHERE {_in_month("day", month)}
-        """, "seconds, refund_idx"), out_dir)
+        """,
+                "seconds, refund_idx",
+            ),
+            out_dir,
+        )
     return written
 
 
-POS_HEADER = ",".join(("销售日期", "小票号", "门店编号", "门店名称", "行号", "商品编码", "商品名称",
-                       "数量", "零售价", "折扣金额", "实收金额", "原小票号", "收银员", "交易时间"))
+POS_HEADER = ",".join(
+    (
+        "销售日期",
+        "小票号",
+        "门店编号",
+        "门店名称",
+        "行号",
+        "商品编码",
+        "商品名称",
+        "数量",
+        "零售价",
+        "折扣金额",
+        "实收金额",
+        "原小票号",
+        "收银员",
+        "交易时间",
+    )
+)
 
 
 def _pos_bytes(content: str) -> bytes:
@@ -208,7 +250,10 @@ def write_store(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
     connection.execute(RECEIPT_IDS)
     written = 0
     for month in _months(connection, "pos_lines"):
-        written += write_files(connection, _per_file(f"""
+        written += write_files(
+            connection,
+            _per_file(
+                f"""
             SELECT 'store/pos_' || strftime(p.day, '%Y%m%d') || '.csv' AS file,
                    concat_ws(',', strftime(p.day, '%Y-%m-%d'), r.receipt_no, store_id,
                              store_name, line_no, sku_code, sku_name, quantity, money_text(price),
@@ -221,12 +266,26 @@ def write_store(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
             LEFT JOIN receipt_ids o ON o.receipt_idx = p.original_receipt_idx
             JOIN stores USING (store) JOIN skus USING (sku) JOIN cashiers USING (cashier)
             WHERE {_in_month("p.day", month)}
-        """, "store_id, receipt_no, line_no"), out_dir, encode=_pos_bytes)
+        """,
+                "store_id, receipt_no, line_no",
+            ),
+            out_dir,
+            encode=_pos_bytes,
+        )
     return written
 
 
-DISTRIBUTOR_HEADER = ("日期", "单据号", "商品编码", "商品名称", "数量", "标准单价", "折扣率",
-                      "进货金额", "备注")
+DISTRIBUTOR_HEADER = (
+    "日期",
+    "单据号",
+    "商品编码",
+    "商品名称",
+    "数量",
+    "标准单价",
+    "折扣率",
+    "进货金额",
+    "备注",
+)
 SELL_IN_LINES = """
 WITH documents AS (
     SELECT s.*, distributor_id, distributor_name, strftime(day, '%Y%m') AS yyyymm,
@@ -253,7 +312,8 @@ def write_distributors(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> 
     """One workbook per distributor-month: title block, header, lines, total row."""
     header_cells = "".join(
         f'<c r="{chr(65 + i)}5" t="inlineStr"><is><t>{name}</t></is></c>'
-        for i, name in enumerate(DISTRIBUTOR_HEADER))
+        for i, name in enumerate(DISTRIBUTOR_HEADER)
+    )
     connection.execute(f"CREATE OR REPLACE TEMP TABLE sell_in_rows AS {SELL_IN_LINES}")
     sql = f"""
         WITH data_rows AS (
@@ -293,17 +353,43 @@ def write_distributors(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> 
     written = 0
     with ThreadPoolExecutor(WRITER_THREADS) as pool:
         for batch in _file_batches(connection, sql):
-            list(pool.map(lambda item: write_xlsx_sheet_data(out_dir / item[0], "进货明细",
-                                                             item[1]), batch))
+            list(
+                pool.map(
+                    lambda item: write_xlsx_sheet_data(out_dir / item[0], "进货明细", item[1]),
+                    batch,
+                )
+            )
             written += len(batch)
     return written
 
 
-SHOPEE_COLUMNS = ("Order ID", "Order Status", "Order Creation Date", "Username (Buyer)",
-                  "SKU Reference No.", "Product Name", "Original Price", "Deal Price", "Quantity",
-                  "Seller Voucher", "Shopee Voucher", "Returned Quantity", "Refund Amount")
-LAZADA_COLUMNS = ("orderItemId", "orderNumber", "createTime", "sellerSku", "itemName",
-                  "unitPrice", "paidPrice", "currency", "status", "buyerId")
+SHOPEE_COLUMNS = (
+    "Order ID",
+    "Order Status",
+    "Order Creation Date",
+    "Username (Buyer)",
+    "SKU Reference No.",
+    "Product Name",
+    "Original Price",
+    "Deal Price",
+    "Quantity",
+    "Seller Voucher",
+    "Shopee Voucher",
+    "Returned Quantity",
+    "Refund Amount",
+)
+LAZADA_COLUMNS = (
+    "orderItemId",
+    "orderNumber",
+    "createTime",
+    "sellerSku",
+    "itemName",
+    "unitPrice",
+    "paidPrice",
+    "currency",
+    "status",
+    "buyerId",
+)
 
 
 def _csv_bytes(header: tuple[str, ...]) -> Callable[[str], bytes]:
@@ -311,7 +397,10 @@ def _csv_bytes(header: tuple[str, ...]) -> Callable[[str], bytes]:
 
 
 def write_overseas(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
-    written = write_files(connection, _per_file("""
+    written = write_files(
+        connection,
+        _per_file(
+            """
         SELECT 'overseas/shopee/' || country_code || '/shopee_' || country_code || '_orders_'
                    || strftime(day, '%Y%m%d') || '.csv' AS file,
                concat_ws(',',
@@ -329,8 +418,16 @@ def write_overseas(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
         FROM (SELECT *, CASE WHEN country_code = 'vn' THEN 0 ELSE 2 END AS decimals
               FROM shopee_rows JOIN countries USING (country))
         JOIN skus USING (sku)
-    """, "seconds, order_no, _seq"), out_dir, encode=_csv_bytes(SHOPEE_COLUMNS))
-    written += write_files(connection, _per_file("""
+    """,
+            "seconds, order_no, _seq",
+        ),
+        out_dir,
+        encode=_csv_bytes(SHOPEE_COLUMNS),
+    )
+    written += write_files(
+        connection,
+        _per_file(
+            """
         SELECT 'overseas/lazada/' || country_code || '/lazada_' || country_code || '_orders_'
                    || strftime(day, '%Y%m%d') || '.csv' AS file,
                concat_ws(',', (item_no + 3000000000)::VARCHAR
@@ -345,14 +442,21 @@ def write_overseas(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
         FROM (SELECT *, CASE WHEN currency_code = 'VND' THEN 0 ELSE 2 END AS decimals
               FROM lazada_rows JOIN countries USING (country) JOIN currencies USING (currency))
         JOIN skus USING (sku)
-    """, "seconds, item_no, _seq"), out_dir, encode=_csv_bytes(LAZADA_COLUMNS))
+    """,
+            "seconds, item_no, _seq",
+        ),
+        out_dir,
+        encode=_csv_bytes(LAZADA_COLUMNS),
+    )
     return written
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[object]],
-              render: Callable[[object], str] = str) -> None:
+def write_csv(
+    path: Path, header: list[str], rows: list[list[object]], render: Callable[[object], str] = str
+) -> None:
     """Small reference files (hundreds of rows): plain CSV, empty string for None."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = [",".join(header)] + [
-        ",".join("" if value is None else render(value) for value in row) for row in rows]
+        ",".join("" if value is None else render(value) for value in row) for row in rows
+    ]
     path.write_text("\n".join(text) + "\n", encoding="utf-8")

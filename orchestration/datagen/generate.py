@@ -35,9 +35,16 @@ class GenerationReport:
     chunked_by_year: bool = False
 
 
-def generate(out_dir: Path, scale: float = 1.0, start: str = "2022-01-01",
-             end: str = "2025-12-31", seed: int = 7, with_defects: bool = True,
-             progress=print, chunk_by_year: bool | None = None) -> GenerationReport:
+def generate(
+    out_dir: Path,
+    scale: float = 1.0,
+    start: str = "2022-01-01",
+    end: str = "2025-12-31",
+    seed: int = 7,
+    with_defects: bool = True,
+    progress=print,
+    chunk_by_year: bool | None = None,
+) -> GenerationReport:
     """Write every feed into `out_dir`.
 
     `chunk_by_year` draws and writes one calendar year at a time, which bounds memory by the
@@ -54,11 +61,15 @@ def generate(out_dir: Path, scale: float = 1.0, start: str = "2022-01-01",
 
     plan_cells = cells.build_cells(first_day, last_day, scale)
     cities = catalog.load_cities(rng)
-    company = _Company(cities, catalog.build_stores(rng, cities),
-                       catalog.build_distributors(rng, cities),
-                       catalog.build_price_book(
-                           min(PRICE_BOOK_START, first_day.astype("datetime64[M]")),
-                           last_day.astype("datetime64[M]")))
+    company = _Company(
+        cities,
+        catalog.build_stores(rng, cities),
+        catalog.build_distributors(rng, cities),
+        catalog.build_price_book(
+            min(PRICE_BOOK_START, first_day.astype("datetime64[M]")),
+            last_day.astype("datetime64[M]"),
+        ),
+    )
     if chunk_by_year is None:
         chunk_by_year = draw.expected_line_count(plan_cells, company.prices) > CHUNK_ABOVE_LINES
     report.chunked_by_year = chunk_by_year
@@ -111,14 +122,24 @@ class _OverseasNumbers:
         for rows in (shopee, lazada):
             rows["order_no"] += self.order
         lazada["item_no"] += self.item
-        self.order = 1 + int(max(shopee["order_no"].max(initial=self.order - 1),
-                                 lazada["order_no"].max(initial=self.order - 1)))
+        self.order = 1 + int(
+            max(
+                shopee["order_no"].max(initial=self.order - 1),
+                lazada["order_no"].max(initial=self.order - 1),
+            )
+        )
         self.item = 1 + int(lazada["item_no"].max(initial=self.item - 1))
 
 
-def _write_years(rng: np.random.Generator, company: _Company, plan_cells: cells.Cells,
-                 first_day: np.datetime64, last_day: np.datetime64, report: GenerationReport,
-                 clock: _Stopwatch) -> None:
+def _write_years(
+    rng: np.random.Generator,
+    company: _Company,
+    plan_cells: cells.Cells,
+    first_day: np.datetime64,
+    last_day: np.datetime64,
+    report: GenerationReport,
+    clock: _Stopwatch,
+) -> None:
     """Draw, solve and write one calendar year at a time, freeing it before the next.
 
     Cells, the discount margins (quarter and year) and the refund quotas (year) are all per
@@ -134,14 +155,22 @@ def _write_years(rng: np.random.Generator, company: _Company, plan_cells: cells.
         year_last = min(last_day, np.datetime64(f"{year}-12-31", "D"))
         if clock.progress:
             clock.progress(f"  {year}:")
-        _write_sales(rng, company, plan_cells.in_year(year), year_first, year_last, report,
-                     clock, numbers)
+        _write_sales(
+            rng, company, plan_cells.in_year(year), year_first, year_last, report, clock, numbers
+        )
         gc.collect()  # the year's arrays and DuckDB tables are gone before the next is drawn
 
 
-def _write_sales(rng: np.random.Generator, company: _Company, plan_cells: cells.Cells,
-                 first_day: np.datetime64, last_day: np.datetime64, report: GenerationReport,
-                 clock: _Stopwatch, numbers: _OverseasNumbers | None = None) -> None:
+def _write_sales(
+    rng: np.random.Generator,
+    company: _Company,
+    plan_cells: cells.Cells,
+    first_day: np.datetime64,
+    last_day: np.datetime64,
+    report: GenerationReport,
+    clock: _Stopwatch,
+    numbers: _OverseasNumbers | None = None,
+) -> None:
     """Draw the sale lines of [first_day, last_day], solve their money, write their feeds.
 
     Refunds are booked up to last_day at the latest; one rng is used throughout, in a fixed
@@ -158,36 +187,46 @@ def _write_sales(rng: np.random.Generator, company: _Company, plan_cells: cells.
     order = np.full(len(lines), -1, dtype=np.int64)
     line_no = np.zeros(len(lines), dtype=np.int64)
     order[online], line_no[online] = draw.group_into_documents(
-        rng, [lines.channel[online], lines.day[online].astype(int), lines.city[online]], 0.6)
+        rng, [lines.channel[online], lines.day[online].astype(int), lines.city[online]], 0.6
+    )
     order_discounts = money.draw_order_discounts(rng, lines, order, line_no)
     refunds = money.draw_refunds(rng, lines, last_day)
     refunds = money.keep_refunds_while_open(refunds, lines, "store", company.stores.closed)
-    refunds = money.keep_refunds_while_open(refunds, lines, "distributor",
-                                            company.distributors.closed)
+    refunds = money.keep_refunds_while_open(
+        refunds, lines, "distributor", company.distributors.closed
+    )
     solved = money.solve_discounts(rng, lines, refunds, order_discounts.allocated, plan_cells)
     rebates = money.standard_rebates(lines, solved.paid)
     clock.lap("money", f"discounts solved ({solved.infeasible_cells} cells out of reach)")
 
     connection = files.connect()
     try:
-        files.register_all(connection, tables.lookups(company.cities, company.prices,
-                                                      company.stores, company.distributors),
-                           row_numbers=False)
-        files.register_all(connection, {
-            "online_lines": tables.online_orders(rng, lines, order, line_no, order_discounts,
-                                                 solved),
-            "refund_rows": tables.online_refunds(rng, lines, refunds, order, line_no),
-            "pos_lines": tables.store_receipts(rng, lines, refunds, solved),
-            "sell_in": tables.distributor_lines(lines, refunds, solved, rebates),
-        })
+        files.register_all(
+            connection,
+            tables.lookups(company.cities, company.prices, company.stores, company.distributors),
+            row_numbers=False,
+        )
+        files.register_all(
+            connection,
+            {
+                "online_lines": tables.online_orders(
+                    rng, lines, order, line_no, order_discounts, solved
+                ),
+                "refund_rows": tables.online_refunds(rng, lines, refunds, order, line_no),
+                "pos_lines": tables.store_receipts(rng, lines, refunds, solved),
+                "sell_in": tables.distributor_lines(lines, refunds, solved, rebates),
+            },
+        )
         shopee, lazada = tables.overseas_rows(rng, lines)
         if numbers is not None:
             numbers.continue_sequence(shopee, lazada)
         files.register_all(connection, {"shopee_rows": shopee, "lazada_rows": lazada})
-        written = {"online": files.write_online(connection, report.out_dir),
-                   "store": files.write_store(connection, report.out_dir),
-                   "distributor": files.write_distributors(connection, report.out_dir),
-                   "overseas": files.write_overseas(connection, report.out_dir)}
+        written = {
+            "online": files.write_online(connection, report.out_dir),
+            "store": files.write_store(connection, report.out_dir),
+            "distributor": files.write_distributors(connection, report.out_dir),
+            "overseas": files.write_overseas(connection, report.out_dir),
+        }
     finally:
         connection.close()
     for feed, count in written.items():
@@ -220,8 +259,13 @@ def _write_generation_manifest(report: GenerationReport) -> None:
     path = report.out_dir / "_manifest" / "generation.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "scale": report.scale, "start": report.start, "end": report.end, "seed": report.seed,
-        "order_lines": report.order_lines, "files": report.files, "defects": report.defects,
+        "scale": report.scale,
+        "start": report.start,
+        "end": report.end,
+        "seed": report.seed,
+        "order_lines": report.order_lines,
+        "files": report.files,
+        "defects": report.defects,
     }
     if report.chunked_by_year:  # only then: one-go manifests stay as they have always been
         payload["chunked_by_year"] = True

@@ -55,39 +55,61 @@ def draw_refunds(rng: np.random.Generator, lines: Lines, last_day: np.datetime64
     group = lines.group[index]
     delay = np.where(
         group == "online",
-        np.where(is_full, rng.integers(*REFUND_DELAY_DAYS["full"], len(index)),
-                 rng.integers(*REFUND_DELAY_DAYS["partial"], len(index))),
+        np.where(
+            is_full,
+            rng.integers(*REFUND_DELAY_DAYS["full"], len(index)),
+            rng.integers(*REFUND_DELAY_DAYS["partial"], len(index)),
+        ),
         rng.integers(*REFUND_DELAY_DAYS["store"], len(index)),
     )
     # A distributor return comes with the next or the one after next month's report.
     month_later = lines.day[index].astype("datetime64[M]") + rng.integers(1, 3, len(index))
     in_month = rng.integers(0, 28, len(index)).astype("timedelta64[D]")
-    day = np.where(group == "distributor", month_later.astype("datetime64[D]") + in_month,
-                   lines.day[index] + delay.astype("timedelta64[D]"))
+    day = np.where(
+        group == "distributor",
+        month_later.astype("datetime64[D]") + in_month,
+        lines.day[index] + delay.astype("timedelta64[D]"),
+    )
     quantity = np.where(is_full, lines.quantity[index], 0)
     returned_share = rng.uniform(0.1, 0.5, len(index))
     distributor = group == "distributor"
     quantity[distributor] = np.clip(
-        np.rint(lines.quantity[index][distributor] * returned_share[distributor]), 1,
-        lines.quantity[index][distributor]).astype(int)
+        np.rint(lines.quantity[index][distributor] * returned_share[distributor]),
+        1,
+        lines.quantity[index][distributor],
+    ).astype(int)
     kind = np.where(group == "online", np.where(is_full, "full", "partial"), "return")
     fraction = np.where(is_full, 1.0, rng.uniform(0.05, 0.3, len(index)))
     arrived = day <= last_day
-    return Refunds(index[arrived], day[arrived], kind[arrived], quantity[arrived],
-                   fraction[arrived], np.zeros(arrived.sum(), dtype=np.int64))
+    return Refunds(
+        index[arrived],
+        day[arrived],
+        kind[arrived],
+        quantity[arrived],
+        fraction[arrived],
+        np.zeros(arrived.sum(), dtype=np.int64),
+    )
 
 
-def keep_refunds_while_open(refunds: Refunds, lines: Lines, group: str,
-                            last_month_open: np.ndarray) -> Refunds:
+def keep_refunds_while_open(
+    refunds: Refunds, lines: Lines, group: str, last_month_open: np.ndarray
+) -> Refunds:
     """Drop returns booked after the store closed / the distributor's contract ended."""
     line = refunds.line
     mine = lines.group[line] == group
     outlet_closed = last_month_open[np.where(mine, lines.outlet[line], 0)]
-    after_close = mine & ~np.isnat(outlet_closed) & (
-        refunds.day.astype("datetime64[M]") > outlet_closed)
+    after_close = (
+        mine & ~np.isnat(outlet_closed) & (refunds.day.astype("datetime64[M]") > outlet_closed)
+    )
     keep = ~after_close
-    return Refunds(line[keep], refunds.day[keep], refunds.kind[keep], refunds.quantity[keep],
-                   refunds.fraction[keep], refunds.amount[keep])
+    return Refunds(
+        line[keep],
+        refunds.day[keep],
+        refunds.kind[keep],
+        refunds.quantity[keep],
+        refunds.fraction[keep],
+        refunds.amount[keep],
+    )
 
 
 @dataclass
@@ -100,12 +122,18 @@ class OrderDiscounts:
 
 
 COUPON_STEPS = ((20_000, 500), (100_000, 2_000), (300_000, 10_000), (np.inf, 20_000))
-SUBSIDY_PROBABILITY = {"tmall": 0.2, "jd": 0.25, "pinduoduo": 0.55, "douyin": 0.4,
-                       "wecom_community": 0.1}
+SUBSIDY_PROBABILITY = {
+    "tmall": 0.2,
+    "jd": 0.25,
+    "pinduoduo": 0.55,
+    "douyin": 0.4,
+    "wecom_community": 0.1,
+}
 
 
-def draw_order_discounts(rng: np.random.Generator, lines: Lines, order: np.ndarray,
-                         line_no: np.ndarray) -> OrderDiscounts:
+def draw_order_discounts(
+    rng: np.random.Generator, lines: Lines, order: np.ndarray, line_no: np.ndarray
+) -> OrderDiscounts:
     """Shop coupons and platform subsidies per online order, allocated like the warehouse does."""
     online = np.flatnonzero(lines.group == "online")
     n_orders = int(order[online].max()) + 1 if len(online) else 0
@@ -114,23 +142,31 @@ def draw_order_discounts(rng: np.random.Generator, lines: Lines, order: np.ndarr
     order_channel[order[online]] = lines.channel[online]
     thresholds = np.array([t for t, _ in COUPON_STEPS])
     values = np.array([v for _, v in COUPON_STEPS], dtype=np.int64)
-    coupon = np.where(rng.random(n_orders) < 0.35,
-                      values[np.searchsorted(thresholds, order_gross)], 0)
+    coupon = np.where(
+        rng.random(n_orders) < 0.35, values[np.searchsorted(thresholds, order_gross)], 0
+    )
     subsidy_p = np.vectorize(SUBSIDY_PROBABILITY.get, otypes=[float])(order_channel)
-    subsidy = np.where(rng.random(n_orders) < subsidy_p,
-                       np.rint(order_gross * rng.uniform(0.01, 0.04, n_orders) / 100) * 100, 0)
+    subsidy = np.where(
+        rng.random(n_orders) < subsidy_p,
+        np.rint(order_gross * rng.uniform(0.01, 0.04, n_orders) / 100) * 100,
+        0,
+    )
     cap = np.floor(order_gross * 0.3)
     coupon = np.minimum(coupon, cap).astype(np.int64)
     subsidy = np.minimum(subsidy, cap - coupon).astype(np.int64)
     allocated = np.zeros(len(lines), dtype=np.int64)
     allocated[online] = allocate_cents(
-        (coupon + subsidy)[order[online]], lines.gross[online].astype(float), order[online],
-        tie_break=line_no[online])
+        (coupon + subsidy)[order[online]],
+        lines.gross[online].astype(float),
+        order[online],
+        tie_break=line_no[online],
+    )
     return OrderDiscounts(coupon, subsidy, allocated)
 
 
-def allocate_cents(total: np.ndarray, weight: np.ndarray, group: np.ndarray,
-                   tie_break: np.ndarray) -> np.ndarray:
+def allocate_cents(
+    total: np.ndarray, weight: np.ndarray, group: np.ndarray, tie_break: np.ndarray
+) -> np.ndarray:
     """Split each group's total (given per member) in proportion to weight, to the cent.
 
     The rounding remainder goes to the member with the largest weight (lowest tie_break on
@@ -138,13 +174,15 @@ def allocate_cents(total: np.ndarray, weight: np.ndarray, group: np.ndarray,
     """
     n_groups = int(group.max()) + 1 if len(group) else 0
     weight_sum = np.bincount(group, weights=weight, minlength=n_groups)
-    share = np.divide(weight, weight_sum[group], out=np.zeros_like(weight),
-                      where=weight_sum[group] > 0)
+    share = np.divide(
+        weight, weight_sum[group], out=np.zeros_like(weight), where=weight_sum[group] > 0
+    )
     rounded = np.rint(total * share).astype(np.int64)
     group_total = np.zeros(n_groups, dtype=np.int64)
     group_total[group] = total
     remainder = group_total - np.bincount(group, weights=rounded, minlength=n_groups).astype(
-        np.int64)
+        np.int64
+    )
     order = np.lexsort((tie_break, -weight, group))
     first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
     rounded[first] += remainder[group[first]]
@@ -159,15 +197,25 @@ class SolvedMoney:
     infeasible_cells: int
 
 
-def solve_discounts(rng: np.random.Generator, lines: Lines, refunds: Refunds,
-                    allocated: np.ndarray, cells: Cells, iterations: int = 4) -> SolvedMoney:
+def solve_discounts(
+    rng: np.random.Generator,
+    lines: Lines,
+    refunds: Refunds,
+    allocated: np.ndarray,
+    cells: Cells,
+    iterations: int = 4,
+) -> SolvedMoney:
     domestic = lines.group != "overseas"
     spread = _per_group(lines.group, DESIGN_DISCOUNT_SPREAD)
     seed_weight = lines.gross * rng.uniform(1 - spread, 1 + spread)
     rows, cols, n_rows, n_cols = _margin_keys(lines.day, lines.group, lines.region, lines.series)
-    r_rows, r_cols, _, _ = _margin_keys(refunds.day, lines.group[refunds.line],
-                                        lines.region[refunds.line], lines.series[refunds.line],
-                                        n_rows_cols=(n_rows, n_cols))
+    r_rows, r_cols, _, _ = _margin_keys(
+        refunds.day,
+        lines.group[refunds.line],
+        lines.region[refunds.line],
+        lines.series[refunds.line],
+        n_rows_cols=(n_rows, n_cols),
+    )
     net_rows, net_cols = _planned_net(cells, n_rows, n_cols)
     discount = np.zeros(len(lines), dtype=np.int64)
     rate = np.zeros(len(lines))
@@ -182,20 +230,27 @@ def solve_discounts(rng: np.random.Generator, lines: Lines, refunds: Refunds,
     for _ in range(iterations):
         paid = lines.gross - allocated - discount
         refunds.amount = _refund_amounts(lines, refunds, paid, rate)
-        need_rows = _required_discounts(lines, refunds, allocated, rows, r_rows, n_rows,
-                                        net_rows, row_is_distributor, domestic)
-        need_cols = _required_discounts(lines, refunds, allocated, cols, r_cols, n_cols,
-                                        net_cols, col_is_distributor, domestic)
+        need_rows = _required_discounts(
+            lines, refunds, allocated, rows, r_rows, n_rows, net_rows, row_is_distributor, domestic
+        )
+        need_cols = _required_discounts(
+            lines, refunds, allocated, cols, r_cols, n_cols, net_cols, col_is_distributor, domestic
+        )
         used_rows = np.bincount(rows[domestic], minlength=n_rows) > 0
         used_cols = np.bincount(cols[domestic], minlength=n_cols) > 0
         infeasible = int((used_rows & (need_rows < 0)).sum() + (used_cols & (need_cols < 0)).sum())
-        fitted = _fit_two_margins(seed_weight[domestic], row_idx, col_idx,
-                                  np.maximum(need_rows[used_rows], 0),
-                                  np.maximum(need_cols[used_cols], 0))
+        fitted = _fit_two_margins(
+            seed_weight[domestic],
+            row_idx,
+            col_idx,
+            np.maximum(need_rows[used_rows], 0),
+            np.maximum(need_cols[used_cols], 0),
+        )
         ceiling = np.floor(MAX_DISCOUNT_SHARE * (lines.gross - allocated)[domestic])
         discount[domestic] = np.clip(np.rint(fitted), 0, ceiling).astype(np.int64)
-        rate[distributor] = np.clip(np.round(discount[distributor] / lines.gross[distributor], 4),
-                                    *DISTRIBUTOR_RATE_BOUNDS)
+        rate[distributor] = np.clip(
+            np.round(discount[distributor] / lines.gross[distributor], 4), *DISTRIBUTOR_RATE_BOUNDS
+        )
         invoiced = np.rint(lines.gross[distributor] * (1 - rate[distributor])).astype(np.int64)
         discount[distributor] = lines.gross[distributor] - invoiced
     paid = lines.gross - allocated - discount
@@ -203,19 +258,30 @@ def solve_discounts(rng: np.random.Generator, lines: Lines, refunds: Refunds,
     return SolvedMoney(discount, rate, paid, infeasible)
 
 
-def _refund_amounts(lines: Lines, refunds: Refunds, paid: np.ndarray,
-                    rate: np.ndarray) -> np.ndarray:
+def _refund_amounts(
+    lines: Lines, refunds: Refunds, paid: np.ndarray, rate: np.ndarray
+) -> np.ndarray:
     line = refunds.line
     per_unit_invoiced = lines.price[line] * (1 - rate[line])
     distributor = lines.group[line] == "distributor"
-    return np.where(distributor, np.rint(refunds.quantity * per_unit_invoiced),
-                    np.rint(paid[line] * refunds.fraction)).astype(np.int64)
+    return np.where(
+        distributor,
+        np.rint(refunds.quantity * per_unit_invoiced),
+        np.rint(paid[line] * refunds.fraction),
+    ).astype(np.int64)
 
 
-def _required_discounts(lines: Lines, refunds: Refunds, allocated: np.ndarray,
-                        key: np.ndarray, refund_key: np.ndarray, size: int,
-                        planned_net: np.ndarray, is_distributor: np.ndarray,
-                        domestic: np.ndarray) -> np.ndarray:
+def _required_discounts(
+    lines: Lines,
+    refunds: Refunds,
+    allocated: np.ndarray,
+    key: np.ndarray,
+    refund_key: np.ndarray,
+    size: int,
+    planned_net: np.ndarray,
+    is_distributor: np.ndarray,
+    domestic: np.ndarray,
+) -> np.ndarray:
     """Discounts each margin cell needs: gross - order discounts - refunds - planned net.
 
     Distributors also pay the standard rebate on what they were invoiced, so their invoiced
@@ -229,16 +295,22 @@ def _required_discounts(lines: Lines, refunds: Refunds, allocated: np.ndarray,
     return np.where(is_distributor, gross - invoiced_need, retail_need)
 
 
-def _fit_two_margins(seed: np.ndarray, row_idx: np.ndarray, col_idx: np.ndarray,
-                     row_target: np.ndarray, col_target: np.ndarray,
-                     rounds: int = 60) -> np.ndarray:
+def _fit_two_margins(
+    seed: np.ndarray,
+    row_idx: np.ndarray,
+    col_idx: np.ndarray,
+    row_target: np.ndarray,
+    col_target: np.ndarray,
+    rounds: int = 60,
+) -> np.ndarray:
     """Iterative proportional fitting: seed x a[row] x b[col] meeting both sets of totals.
 
     Rows and columns are dense indexes (0..n-1) of the margin cells that have lines.
     """
     n_rows, n_cols = len(row_target), len(col_target)
-    table = np.bincount(row_idx * n_cols + col_idx, weights=seed,
-                        minlength=n_rows * n_cols).reshape(n_rows, n_cols)
+    table = np.bincount(
+        row_idx * n_cols + col_idx, weights=seed, minlength=n_rows * n_cols
+    ).reshape(n_rows, n_cols)
     a, b = np.ones(n_rows), np.ones(n_cols)
     for _ in range(rounds):
         row_sum = table @ b
@@ -248,8 +320,13 @@ def _fit_two_margins(seed: np.ndarray, row_idx: np.ndarray, col_idx: np.ndarray,
     return seed * a[row_idx] * b[col_idx]
 
 
-def _margin_keys(day: np.ndarray, group: np.ndarray, region: np.ndarray, series: np.ndarray,
-                 n_rows_cols: tuple[int, int] | None = None) -> tuple[np.ndarray, ...]:
+def _margin_keys(
+    day: np.ndarray,
+    group: np.ndarray,
+    region: np.ndarray,
+    series: np.ndarray,
+    n_rows_cols: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, ...]:
     """Row key: year x quarter x group x region; column key: year x group x series."""
     year = day.astype("datetime64[Y]").astype(int) - 50  # years since 2020
     quarter = (day.astype("datetime64[M]").astype(int) % 12) // 3
@@ -264,15 +341,21 @@ def _margin_keys(day: np.ndarray, group: np.ndarray, region: np.ndarray, series:
 
 
 def _planned_net(cells: Cells, n_rows: int, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols, _, _ = _margin_keys(cells.month.astype("datetime64[D]"), cells.group,
-                                    cells.region, cells.series, (n_rows, n_cols))
+    rows, cols, _, _ = _margin_keys(
+        cells.month.astype("datetime64[D]"),
+        cells.group,
+        cells.region,
+        cells.series,
+        (n_rows, n_cols),
+    )
     net = np.rint(cells.net * 100)
-    return (np.bincount(rows, weights=net, minlength=n_rows),
-            np.bincount(cols, weights=net, minlength=n_cols))
+    return (
+        np.bincount(rows, weights=net, minlength=n_rows),
+        np.bincount(cols, weights=net, minlength=n_cols),
+    )
 
 
-def standard_rebates(lines: Lines, paid: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                              np.ndarray]:
+def standard_rebates(lines: Lines, paid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The monthly contractual rebate of each distributor-month: (outlet, month, cents)."""
     distributor = np.flatnonzero(lines.group == "distributor")
     month = lines.day[distributor].astype("datetime64[M]")

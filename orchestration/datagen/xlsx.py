@@ -89,18 +89,24 @@ def _cell_xml(ref: str, value: Cell, money: bool) -> str:
 def _sheet(rows: Sequence[Sequence[Cell]], money_columns: frozenset[int]) -> str:
     body = []
     for r, row in enumerate(rows, start=1):
-        cells = "".join(_cell_xml(f"{_column_letter(c)}{r}", value, c in money_columns)
-                        for c, value in enumerate(row))
+        cells = "".join(
+            _cell_xml(f"{_column_letter(c)}{r}", value, c in money_columns)
+            for c, value in enumerate(row)
+        )
         body.append(f'<row r="{r}">{cells}</row>')
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        f'<sheetData>{"".join(body)}</sheetData></worksheet>'
+        f"<sheetData>{''.join(body)}</sheetData></worksheet>"
     )
 
 
-def write_xlsx(path: Path, sheet_name: str, rows: Sequence[Sequence[Cell]],
-               money_columns: frozenset[int] = frozenset()) -> None:
+def write_xlsx(
+    path: Path,
+    sheet_name: str,
+    rows: Sequence[Sequence[Cell]],
+    money_columns: frozenset[int] = frozenset(),
+) -> None:
     _write_parts(path, sheet_name, _sheet(rows, money_columns))
 
 

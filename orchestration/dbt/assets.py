@@ -30,7 +30,6 @@ In a partition run (the daily job, the file sensor, a backfill) dbt unit tests a
 (orchestration.dbt.unchanged): together ~7 s of a one-day refresh.
 """
 
-
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -95,11 +94,13 @@ class Layer:
 
 
 LAYERS: dict[str, Layer] = {
-    "reference": Layer("resource_type:seed path:models/staging/reference",
-                       skip_when_unchanged=True),
+    "reference": Layer(
+        "resource_type:seed path:models/staging/reference", skip_when_unchanged=True
+    ),
     # incremental: the big feeds' staging models are tables built on the window
-    "staging": Layer("path:models/staging", "path:models/staging/reference", daily_partitions,
-                     incremental=True),
+    "staging": Layer(
+        "path:models/staging", "path:models/staging/reference", daily_partitions, incremental=True
+    ),
     "intermediate": Layer("path:models/intermediate", None, daily_partitions, incremental=True),
     "marts": Layer("path:models/marts", run_window=daily_partitions),
 }
@@ -154,9 +155,12 @@ class WarehouseDbtCliResource(DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
-    return WarehouseDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE,
-                                   profiles_dir=str(dbt_project.profiles_dir),
-                                   in_process=load_settings().dbt_in_process)
+    return WarehouseDbtCliResource(
+        project_dir=dbt_project,
+        dbt_executable=DBT_EXECUTABLE,
+        profiles_dir=str(dbt_project.profiles_dir),
+        in_process=load_settings().dbt_in_process,
+    )
 
 
 # dbt materializations whose relation is a table (counting a view's rows would run the view)
@@ -165,13 +169,16 @@ TABLE_MATERIALIZATIONS = {"table", "incremental", "seed"}
 
 def table_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
     """unique_id -> `schema.table` of the dbt models and seeds that are stored as tables."""
-    return {unique_id: f'"{node["schema"]}"."{node["alias"]}"'
-            for unique_id, node in manifest.get("nodes", {}).items()
-            if node.get("config", {}).get("materialized") in TABLE_MATERIALIZATIONS}
+    return {
+        unique_id: f'"{node["schema"]}"."{node["alias"]}"'
+        for unique_id, node in manifest.get("nodes", {}).items()
+        if node.get("config", {}).get("materialized") in TABLE_MATERIALIZATIONS
+    }
 
 
-def _with_row_counts(events: list[Any], duckdb: DuckDBResource,
-                     manifest: Mapping[str, Any]) -> Iterator[Any]:
+def _with_row_counts(
+    events: list[Any], duckdb: DuckDBResource, manifest: Mapping[str, Any]
+) -> Iterator[Any]:
     """The events, each Output of a table with its row count (`dagster/row_count`).
 
     Counted once dbt has exited (it holds the DuckDB file while it runs), on one connection
@@ -193,9 +200,13 @@ def _with_row_counts(events: list[Any], duckdb: DuckDBResource,
                 yield event
                 continue
             count = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            yield Output(value=event.value, output_name=event.output_name,
-                         metadata={**event.metadata, "dagster/row_count": count},
-                         data_version=event.data_version, tags=event.tags)
+            yield Output(
+                value=event.value,
+                output_name=event.output_name,
+                metadata={**event.metadata, "dagster/row_count": count},
+                data_version=event.data_version,
+                tags=event.tags,
+            )
 
 
 def _readable(connection: Any, relation: str) -> bool:
@@ -208,28 +219,42 @@ def _readable(connection: Any, relation: str) -> bool:
     return True
 
 
-def touched_business_dates(duckdb: DuckDBResource, raw_dir: Path, first: date,
-                           last: date) -> tuple[date, date] | None:
+def touched_business_dates(
+    duckdb: DuckDBResource, raw_dir: Path, first: date, last: date
+) -> tuple[date, date] | None:
     """Earliest and latest business date of the rows that the daily feed files of [first, last]
     hold in raw now, or held when the fact table was last built; None if there are none."""
-    files = sorted({relative_path(raw_dir, path) for table in DAILY_TABLES
-                    for path in feed_files_between(raw_dir, table, first, last)})
+    files = sorted(
+        {
+            relative_path(raw_dir, path)
+            for table in DAILY_TABLES
+            for path in feed_files_between(raw_dir, table, first, last)
+        }
+    )
     if not files:
         return None
     with duckdb.get_connection() as connection:
         existing = existing_relations(connection)
-        parts = [f"SELECT {expression} AS d FROM raw.{table} WHERE _source_file IN "
-                 "(SELECT f FROM window_files)"
-                 for table, expression in RAW_BUSINESS_DATE.items() if f"raw.{table}" in existing]
+        parts = [
+            f"SELECT {expression} AS d FROM raw.{table} WHERE _source_file IN "
+            "(SELECT f FROM window_files)"
+            for table, expression in RAW_BUSINESS_DATE.items()
+            if f"raw.{table}" in existing
+        ]
         if FACT_TABLE in existing and _readable(connection, FACT_TABLE):
-            parts.append(f"SELECT business_date AS d FROM {FACT_TABLE} WHERE _source_file IN "
-                         "(SELECT f FROM window_files)")
+            parts.append(
+                f"SELECT business_date AS d FROM {FACT_TABLE} WHERE _source_file IN "
+                "(SELECT f FROM window_files)"
+            )
         if not parts:
             return None
-        connection.execute("CREATE OR REPLACE TEMP TABLE window_files AS "
-                           "SELECT unnest($files::VARCHAR[]) AS f", {"files": files})
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE window_files AS SELECT unnest($files::VARCHAR[]) AS f",
+            {"files": files},
+        )
         low, high = connection.execute(
-            f"SELECT min(d), max(d) FROM ({' UNION ALL '.join(parts)})").fetchone()
+            f"SELECT min(d), max(d) FROM ({' UNION ALL '.join(parts)})"
+        ).fetchone()
         connection.execute("DROP TABLE window_files")
     return None if low is None else (low, high)
 
@@ -238,8 +263,9 @@ def touched_business_dates(duckdb: DuckDBResource, raw_dir: Path, first: date,
 _touched_cache: dict[tuple[str, date, date], tuple[date, date] | None] = {}
 
 
-def _touched_in_run(run_id: str, duckdb: DuckDBResource, raw_dir: Path, first: date,
-                    last: date) -> tuple[date, date] | None:
+def _touched_in_run(
+    run_id: str, duckdb: DuckDBResource, raw_dir: Path, first: date, last: date
+) -> tuple[date, date] | None:
     """touched_business_dates, computed once per run: the staging, intermediate and marts
     steps ask the same question, and the marts must get the window the intermediate step
     rebuilt, from the fact as it was before (staging changes neither raw nor the fact);
@@ -251,8 +277,7 @@ def _touched_in_run(run_id: str, duckdb: DuckDBResource, raw_dir: Path, first: d
     return _touched_cache[key]
 
 
-def _partition_window(context: AssetExecutionContext,
-                      layer: Layer) -> tuple[date, date] | None:
+def _partition_window(context: AssetExecutionContext, layer: Layer) -> tuple[date, date] | None:
     """The run's partition window as business dates: the step's own (a daily layer), or the
     run's (its tags) for a layer with `run_window`; None outside a partition run."""
     if layer.partitions_def is not None:
@@ -264,8 +289,9 @@ def _partition_window(context: AssetExecutionContext,
     return window_dates(first.start, last.end)
 
 
-def dbt_build_command(context: AssetExecutionContext, layer: Layer, duckdb: DuckDBResource,
-                      raw_dir: Path) -> DbtCommand:
+def dbt_build_command(
+    context: AssetExecutionContext, layer: Layer, duckdb: DuckDBResource, raw_dir: Path
+) -> DbtCommand:
     """`dbt build` for the run's partition window (see the module docstring)."""
     window = _partition_window(context, layer)
     if window is None:
@@ -277,8 +303,10 @@ def dbt_build_command(context: AssetExecutionContext, layer: Layer, duckdb: Duck
     # every layer on the window widens it alike: the marts see what the daily layers rebuilt
     touched = _touched_in_run(context.run.run_id, duckdb, raw_dir, first, last)
     if touched is not None and (touched[0] < first or touched[1] > last):
-        context.log.info(f"feed files of {first}..{last} hold business dates "
-                         f"{touched[0]}..{touched[1]}: window widened")
+        context.log.info(
+            f"feed files of {first}..{last} hold business dates "
+            f"{touched[0]}..{touched[1]}: window widened"
+        )
         first, last = min(first, touched[0]), max(last, touched[1])
     context.log.info(f"dbt window {first}..{last}")
     return DbtCommand(["build"], (first, last))
@@ -286,8 +314,10 @@ def dbt_build_command(context: AssetExecutionContext, layer: Layer, duckdb: Duck
 
 def _window_environment(window: tuple[date, date] | None) -> dict[str, str]:
     first, last = window or (None, None)
-    return {"WAREHOUSE_WINDOW_START": first.isoformat() if first else "",
-            "WAREHOUSE_WINDOW_END": last.isoformat() if last else ""}
+    return {
+        "WAREHOUSE_WINDOW_START": first.isoformat() if first else "",
+        "WAREHOUSE_WINDOW_END": last.isoformat() if last else "",
+    }
 
 
 def _partial_parse_cache() -> Path:
@@ -315,12 +345,20 @@ def _save_partial_parse(target_path: Path) -> None:
     os.replace(staged, cache)  # atomic: concurrent steps never read half a file
 
 
-def run_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource,
-                  duckdb: DuckDBResource, command: DbtCommand | None = None) -> Iterator[Any]:
+def run_dbt_build(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    duckdb: DuckDBResource,
+    command: DbtCommand | None = None,
+) -> Iterator[Any]:
     """`dbt build` of the selected models; events are replayed with row counts added."""
     command = command or DbtCommand(["build"])
-    target_path = (dbt_project.project_dir / "target" / "runs"
-                   / f"{context.run.run_id[:8]}-{context.op_execution_context.op.name}")
+    target_path = (
+        dbt_project.project_dir
+        / "target"
+        / "runs"
+        / f"{context.run.run_id[:8]}-{context.op_execution_context.op.name}"
+    )
     _restore_partial_parse(target_path)
     # dbt.cli() hands a copy of os.environ to dbt (orchestration.dbt.in_process)
     os.environ.update({**dbt_environment(), **_window_environment(command.window)})
@@ -340,9 +378,14 @@ def _in_partition_run(context: AssetExecutionContext) -> bool:
     return run_partition_keys(context.run.tags) is not None
 
 
-def _build_unless_unchanged(context: AssetExecutionContext, layer_name: str, may_skip: bool,
-                            dbt: DbtCliResource, duckdb: DuckDBResource,
-                            command: DbtCommand) -> Iterator[Any]:
+def _build_unless_unchanged(
+    context: AssetExecutionContext,
+    layer_name: str,
+    may_skip: bool,
+    dbt: DbtCliResource,
+    duckdb: DuckDBResource,
+    command: DbtCommand,
+) -> Iterator[Any]:
     """`dbt build` of the layer, or (if `may_skip`) nothing when its inputs are those of its
     last successful build; see orchestration.dbt.unchanged."""
     assets_def = context.assets_def
@@ -353,8 +396,10 @@ def _build_unless_unchanged(context: AssetExecutionContext, layer_name: str, may
         previous = last_build(connection, layer_name, existing)
     complete = layer_is_complete(assets_def.keys, existing)
     if may_skip and complete and previous is not None and previous.fingerprint == fingerprint:
-        reason = (f"not rebuilt: dbt code, seeds and upstream tables unchanged since its build "
-                  f"of {previous.built_at:%Y-%m-%d %H:%M:%S} UTC (run {previous.run_id[:8]})")
+        reason = (
+            f"not rebuilt: dbt code, seeds and upstream tables unchanged since its build "
+            f"of {previous.built_at:%Y-%m-%d %H:%M:%S} UTC (run {previous.run_id[:8]})"
+        )
         context.log.info(f"dbt_{layer_name}: {reason}")
         for output_name in context.selected_output_names:
             yield Output(None, output_name=output_name, metadata={"dbt/not_rebuilt": reason})
@@ -380,8 +425,12 @@ def _layer_assets(name: str, partitioned: bool = True):
         partitions_def=partitions_def,
         backfill_policy=single_run_backfill if partitions_def is not None else None,
     )
-    def _assets(context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource,
-                raw_files: RawFilesResource):
+    def _assets(
+        context: AssetExecutionContext,
+        dbt: DbtCliResource,
+        duckdb: DuckDBResource,
+        raw_files: RawFilesResource,
+    ):
         if not partitioned:
             # the unpartitioned variant (full rebuilds): incremental models rebuilt from scratch
             command = layer.full_build()
@@ -393,8 +442,9 @@ def _layer_assets(name: str, partitioned: bool = True):
             # and CI run them; a daily refresh would repeat them for nothing (dbt's advice)
             command = replace(command, args=[*command.args, *UNIT_TESTS_EXCLUDED])
         if layer.skip_when_unchanged:
-            yield from _build_unless_unchanged(context, name, in_partition_run, dbt, duckdb,
-                                               command)
+            yield from _build_unless_unchanged(
+                context, name, in_partition_run, dbt, duckdb, command
+            )
         else:
             yield from run_dbt_build(context, dbt, duckdb, command)
 
@@ -412,5 +462,9 @@ dbt_reference_assets, dbt_staging_assets, dbt_intermediate_assets, dbt_marts_ass
     dbt_layer_assets
 )
 # partitioned dbt assets and their definitions (GX checks on a partitioned asset need it)
-dbt_partitions_defs = {key: assets_def.partitions_def for assets_def in dbt_layer_assets
-                       if assets_def.partitions_def is not None for key in assets_def.keys}
+dbt_partitions_defs = {
+    key: assets_def.partitions_def
+    for assets_def in dbt_layer_assets
+    if assets_def.partitions_def is not None
+    for key in assets_def.keys
+}

@@ -56,8 +56,13 @@ DBT_PYTHON_LOGGERS = ("stdout_log", "file_log")
 class InProcessDbt:
     """A finished dbt invocation, in the shape of the `subprocess.Popen` dagster-dbt reads."""
 
-    def __init__(self, args: Sequence[str], env: Mapping[str, str] | None = None,
-                 cwd: str | os.PathLike[str] | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        **_: Any,
+    ) -> None:
         self.args = list(args)  # [dbt executable, command, flags...]
         with _DBT_LOCK:
             lines, self.returncode = _invoke(self.args[1:], dict(env or os.environ), cwd)
@@ -73,8 +78,9 @@ class InProcessDbt:
         """dbt has already finished: an interrupt during the run stopped it (see _invoke)."""
 
 
-def _invoke(args: list[str], env: dict[str, str],
-            cwd: str | os.PathLike[str] | None) -> tuple[str, int]:
+def _invoke(
+    args: list[str], env: dict[str, str], cwd: str | os.PathLike[str] | None
+) -> tuple[str, int]:
     """dbt's JSON log lines and its CLI exit code (0 ok, 1 a node failed, 2 dbt failed)."""
     from dbt.cli.main import dbtRunner  # ~1.5 s: imported by the first dbt step only
     from dbt_common.events.functions import capture_stdout_logs, stop_capture_stdout_logs
@@ -133,16 +139,18 @@ def _release_dbt() -> None:
 
 
 # what dagster-dbt's module sees as `subprocess` while dbt runs in-process
-_IN_PROCESS_SUBPROCESS = SimpleNamespace(Popen=InProcessDbt, PIPE=subprocess.PIPE,
-                                         STDOUT=subprocess.STDOUT)
+_IN_PROCESS_SUBPROCESS = SimpleNamespace(
+    Popen=InProcessDbt, PIPE=subprocess.PIPE, STDOUT=subprocess.STDOUT
+)
 
 
 @contextlib.contextmanager
 def in_process_popen() -> Iterator[None]:
     """Inside, dagster-dbt starts `InProcessDbt` where it would start a dbt subprocess."""
     if getattr(dbt_cli_invocation, "subprocess", None) is not subprocess:
-        get_dagster_logger().warning("dagster-dbt no longer starts dbt with subprocess.Popen: "
-                                     "dbt runs as a subprocess")
+        get_dagster_logger().warning(
+            "dagster-dbt no longer starts dbt with subprocess.Popen: dbt runs as a subprocess"
+        )
         yield
         return
     dbt_cli_invocation.subprocess = _IN_PROCESS_SUBPROCESS  # type: ignore[assignment]

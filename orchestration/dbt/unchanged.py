@@ -64,28 +64,36 @@ def project_fingerprint() -> str:
 def existing_relations(connection: duckdb.DuckDBPyConnection) -> set[str]:
     """schema.table of every table and view in the warehouse."""
     rows = connection.execute(
-        "SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+    ).fetchall()
     return {row[0] for row in rows}
 
 
 def _table_state(connection: duckdb.DuckDBPyConnection, name: str, existing: set[str]) -> str:
     if name not in existing:
         return f"{name}:missing"
-    columns = {row[0] for row in connection.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema || '.' || table_name = ?", [name]).fetchall()}
+    columns = {
+        row[0]
+        for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema || '.' || table_name = ?",
+            [name],
+        ).fetchall()
+    }
     loaded = "max(_loaded_at)" if "_loaded_at" in columns else "NULL"
-    count, last_loaded = connection.execute(
-        f"SELECT count(*), {loaded} FROM {name}").fetchone()
+    count, last_loaded = connection.execute(f"SELECT count(*), {loaded} FROM {name}").fetchone()
     return f"{name}:{count}:{last_loaded}"
 
 
-def inputs_fingerprint(connection: duckdb.DuckDBPyConnection, upstream: Iterable[AssetKey],
-                       existing: set[str]) -> str:
+def inputs_fingerprint(
+    connection: duckdb.DuckDBPyConnection, upstream: Iterable[AssetKey], existing: set[str]
+) -> str:
     """The dbt project and the state of each upstream table (`existing`: existing_relations)."""
     parts = [project_fingerprint()]
-    parts += [_table_state(connection, name, existing)
-              for name in sorted({relation(key) for key in upstream})]
+    parts += [
+        _table_state(connection, name, existing)
+        for name in sorted({relation(key) for key in upstream})
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -93,24 +101,28 @@ def layer_is_complete(keys: Iterable[AssetKey], existing: set[str]) -> bool:
     return all(relation(key) in existing for key in keys)
 
 
-def last_build(connection: duckdb.DuckDBPyConnection, layer: str,
-               existing: set[str]) -> LastBuild | None:
+def last_build(
+    connection: duckdb.DuckDBPyConnection, layer: str, existing: set[str]
+) -> LastBuild | None:
     if BUILDS_TABLE not in existing:
         return None
     row = connection.execute(
-        f"SELECT inputs_fingerprint, built_at, run_id FROM {BUILDS_TABLE} WHERE layer = ?",
-        [layer]).fetchone()
+        f"SELECT inputs_fingerprint, built_at, run_id FROM {BUILDS_TABLE} WHERE layer = ?", [layer]
+    ).fetchone()
     return LastBuild(*row) if row else None
 
 
-def record_build(connection: duckdb.DuckDBPyConnection, layer: str, fingerprint: str,
-                 run_id: str) -> None:
+def record_build(
+    connection: duckdb.DuckDBPyConnection, layer: str, fingerprint: str, run_id: str
+) -> None:
     schema = BUILDS_TABLE.split(".")[0]
     connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     connection.execute(
         f"""CREATE TABLE IF NOT EXISTS {BUILDS_TABLE} (
             layer VARCHAR PRIMARY KEY, inputs_fingerprint VARCHAR NOT NULL,
-            built_at TIMESTAMP NOT NULL, run_id VARCHAR NOT NULL)""")
+            built_at TIMESTAMP NOT NULL, run_id VARCHAR NOT NULL)"""
+    )
     connection.execute(
         f"INSERT OR REPLACE INTO {BUILDS_TABLE} VALUES (?, ?, ?, ?)",
-        [layer, fingerprint, datetime.now(UTC).replace(tzinfo=None), run_id])
+        [layer, fingerprint, datetime.now(UTC).replace(tzinfo=None), run_id],
+    )

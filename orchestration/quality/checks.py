@@ -61,8 +61,13 @@ def _partition_filter(
     except Exception:
         window = None
     if window is not None:
-        return PartitionFilter(col, start=_as_sql_time(window.start),
-                               end=_as_sql_time(window.end), expression=expression, grain=grain)
+        return PartitionFilter(
+            col,
+            start=_as_sql_time(window.start),
+            end=_as_sql_time(window.end),
+            expression=expression,
+            grain=grain,
+        )
     keys = list(context.partition_keys)
     if len(keys) == 1:
         return PartitionFilter(col, value=keys[0], expression=expression, grain=grain)

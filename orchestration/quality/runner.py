@@ -210,8 +210,13 @@ class PartitionFilter:
         start = min(_day(v) for v in firsts).replace(day=1) if firsts else None
         end = _next_month(max(lasts)) if lasts else None
         return replace(
-            self, value=None, values=None, grain="day",
-            start=start.isoformat() if start else None, end=end.isoformat() if end else None)
+            self,
+            value=None,
+            values=None,
+            grain="day",
+            start=start.isoformat() if start else None,
+            end=end.isoformat() if end else None,
+        )
 
     def _column_range(self) -> list[str]:
         """With an expression (a local date computed from a timestamp column): the column itself
@@ -535,12 +540,17 @@ def validate_table(
             # rows are read from the same database instance, its buffers warm (reopening a
             # 4.6 GB file and reading its columns again cost seconds per sample)
             outcomes = _expectation_outcomes(
-                suite, result, database, duckdb_config, read_only, batch_sql, sample_size)
+                suite, result, database, duckdb_config, read_only, batch_sql, sample_size
+            )
             if docs_dir is not None and (not data_docs_on_failure_only or not result.success):
                 try:
                     # the results store already holds the result: render its page and the index
-                    context.build_data_docs(resource_identifiers=[
-                        result_id, ExpectationSuiteIdentifier(name=result.suite_name)])
+                    context.build_data_docs(
+                        resource_identifiers=[
+                            result_id,
+                            ExpectationSuiteIdentifier(name=result.suite_name),
+                        ]
+                    )
                     urls = context.get_docs_sites_urls(resource_identifier=result_id)
                     url = urls[0]["site_url"] if urls else None
                     if url and url.startswith("file://"):
@@ -627,8 +637,9 @@ def _with_unexpected_rows_sample(
     query = str(outcome.kwargs.get("unexpected_rows_query", ""))
     try:
         sql = query.format(batch=batch_sql).rstrip("; \t\r\n")
-        with duckdb.connect(str(database), read_only=read_only,
-                            config=dict(duckdb_config or {})) as con:
+        with duckdb.connect(
+            str(database), read_only=read_only, config=dict(duckdb_config or {})
+        ) as con:
             cur = con.execute(f"SELECT * FROM ({sql}) AS unexpected LIMIT {int(sample_size)}")
             names = [d[0] for d in cur.description]
             rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -648,7 +659,6 @@ def _setup_error_message(e: BaseException) -> str:
             messages.append(f"{type(cur).__name__}: {text[:400]}")
         cur = cur.__cause__ or cur.__context__
     return " <- ".join(messages) or type(e).__name__
-
 
 
 __all__ = [

@@ -134,9 +134,13 @@ class SuiteSpec:
         def render(value: Any) -> Any:
             return WINDOW_PLACEHOLDER.sub(placeholder, value) if isinstance(value, str) else value
 
-        return replace(self, expectations=tuple(
-            replace(e, kwargs={k: render(v) for k, v in e.kwargs.items()})
-            for e in self.expectations))
+        return replace(
+            self,
+            expectations=tuple(
+                replace(e, kwargs={k: render(v) for k, v in e.kwargs.items()})
+                for e in self.expectations
+            ),
+        )
 
     def to_gx_suite(self):
         """The GX 1.x ExpectationSuite (imports GX). Raises SuiteError naming file and index."""
@@ -235,16 +239,23 @@ def parse_suite(data: Any, path: Path) -> SuiteSpec:
     ):  # Unicode letters allowed: the POS columns keep their Chinese headers (销售日期)
         raise _fail(path, f"'partition_column' must be a column name, got {partition_column!r}")
     if partition_expression is not None and not (
-        isinstance(partition_expression, str) and partition_expression.strip()
+        isinstance(partition_expression, str)
+        and partition_expression.strip()
         and partition_column is not None
     ):
-        raise _fail(path, "'partition_expression' must be SQL text, with the 'partition_column' "
-                    "it is computed from")
+        raise _fail(
+            path,
+            "'partition_expression' must be SQL text, with the 'partition_column' "
+            "it is computed from",
+        )
 
     partition_grain = data.get("partition_grain", "day")
     if partition_grain not in GRAINS or (partition_grain != "day" and partition_column is None):
-        raise _fail(path, f"'partition_grain' must be one of {GRAINS} (with a "
-                    f"'partition_column'), got {partition_grain!r}")
+        raise _fail(
+            path,
+            f"'partition_grain' must be one of {GRAINS} (with a "
+            f"'partition_column'), got {partition_grain!r}",
+        )
 
     name = data.get("name") or ""
     if name and not (isinstance(name, str) and _CHECK_NAME.match(name)):
@@ -289,8 +300,11 @@ def parse_suite(data: Any, path: Path) -> SuiteSpec:
         if partition_column is None and any(
             isinstance(v, str) and WINDOW_PLACEHOLDER.search(v) for v in kwargs.values()
         ):
-            raise _fail(path, f"{where}: '{{window:...}}' needs the suite's 'partition_column' "
-                        "(a suite without partitions always validates the whole table)")
+            raise _fail(
+                path,
+                f"{where}: '{{window:...}}' needs the suite's 'partition_column' "
+                "(a suite without partitions always validates the whole table)",
+            )
         exps.append(
             ExpectationSpec(
                 index=i,
