@@ -1,57 +1,35 @@
-"""One pipeline run in its own process, timed per stage and per Dagster step (used by run.py).
+"""One pipeline run in its own process, timed per Dagster step (used by run.py).
 
     RAW_DIR=... WAREHOUSE_STATE_DIR=... DUCKDB_MEMORY_LIMIT=... \
         python -m benchmarks.pipeline_child --out timing.json [--day YYYY-MM-DD]
 
-It calls the real runner, orchestration.pipeline.run_pipeline (the same Dagster definitions,
-in-process, stage by stage), and afterwards reads each stage run's event log from the Dagster
-instance to split the stage into its steps: asset steps (ingest loaders, `dbt build` of a
-layer), GX asset-check steps, and Dagster's own overhead (stage wall time minus the steps).
+Without `--day`: the full build, exactly as `warehouse run` does it (orchestration.build: runs
+of the code location's `warehouse_refresh` job over the months the raw files hold). With
+`--day`: what the 06:00 schedule launches for that day (the refresh job for the month that
+holds it, every asset but the monthly workbooks), in-process.
 
-`--day`: a one-day refresh, with what the code location offers, in this order: a partition
-argument of run_pipeline (day / partition_key / business_date / partition); the partitioned
-job `daily_refresh` (what the daily schedule launches) executed in-process for that partition;
-otherwise the whole pipeline again. The JSON says which (`daily_mode`).
+Afterwards each run's event log is read from the Dagster instance to split it into steps:
+ingestion (raw assets), the dbt build, publish, GX check steps per layer checked, and Dagster's
+own overhead (run wall time minus the steps). It also counts the events Dagster stored per run
+and times storing them again into a scratch instance of the same storage: the bookkeeping cost.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-PARTITION_PARAMETERS = ("day", "partition_key", "business_date", "partition")
-DAILY_JOB = "daily_refresh"
-
-
-def _stage_bucket(label: str) -> str:
-    label = label.lower()
-    if "ingest" in label:
-        return "ingest"
-    if "publish" in label:
-        return "publish"
-    for layer in ("staging", "intermediate", "marts"):
-        if layer in label:
-            return f"dbt_{layer}"
-    return label.replace(" ", "_")
-
-
-def _job(defs, name: str):
-    """The code location's job `name`, or None."""
-    try:
-        return defs.resolve_job_def(name)
-    except Exception:
-        return None
+STEP_LAYERS = {"dbt_models": "dbt", "publish__serving_db": "publish"}
 
 
 def _layer(step_key: str) -> str:
-    """raw / staging / intermediate / marts / publish, from a step key (asset or check)."""
-    if step_key.startswith("dbt_"):
-        return step_key[4:]
-    return step_key.split("__", 1)[0]
+    """raw / dbt / publish for asset steps; the checked asset's layer for a check step."""
+    return STEP_LAYERS.get(step_key, step_key.split("__", 1)[0])
 
 
 def _step_times(instance, run_id: str) -> dict[str, dict]:
@@ -77,10 +55,31 @@ def _step_times(instance, run_id: str) -> dict[str, dict]:
     out = {}
     for key, step in steps.items():
         seconds = (step["end"] - step["start"]) if step["start"] and step["end"] else 0.0
-        # an asset-check-only step is a GX check; dbt steps also report their tests as checks
+        # a check-only step is a GX check; the dbt step also reports its tests as checks
         kind = "check" if step["materializations"] == 0 and step["check_evaluations"] else "asset"
         out[key] = {"seconds": round(seconds, 3), "kind": kind, "layer": _layer(key)}
     return out
+
+
+def bookkeeping_cost(instance, run_ids: list[str]) -> dict:
+    """Events Dagster stored for the runs, and the seconds it takes to store them again into
+    a scratch instance configured like this one (same dagster.yaml: same storage classes)."""
+    from dagster import DagsterInstance
+
+    entries = [entry for run_id in run_ids for entry in instance.all_logs(run_id)]
+    scratch_home = Path(tempfile.mkdtemp(prefix="bookkeeping-"))
+    try:
+        config = Path(instance.root_directory) / "dagster.yaml"
+        if config.exists():
+            shutil.copyfile(config, scratch_home / "dagster.yaml")
+        with DagsterInstance.from_config(str(scratch_home)) as scratch:
+            started = time.perf_counter()
+            for entry in entries:
+                scratch.event_log_storage.store_event(entry)
+            seconds = time.perf_counter() - started
+    finally:
+        shutil.rmtree(scratch_home, ignore_errors=True)
+    return {"events": len(entries), "store_s": round(seconds, 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,65 +89,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    import orchestration.definitions  # noqa: F401  (loads the code location: dbt manifest, GX)
+    from orchestration.dbt.project import ensure_manifest
+
+    ensure_manifest()
+    from orchestration.build import build_warehouse, execute, print_progress, run_for_day
+    from orchestration.definitions import defs
     from orchestration.instance import get_instance
-    from orchestration.pipeline import run_pipeline
+    from orchestration.settings import load_settings
 
     instance = get_instance()
     startup_s = time.perf_counter() - started
-
-    from orchestration.definitions import defs
-
     marks: list[tuple[float, str]] = []
 
     def progress(message: str) -> None:
         marks.append((time.perf_counter(), message))
-        print(message, flush=True)
-
-    kwargs = {}
-    daily_mode = None
-    daily_job = None
-    if args.day:
-        parameters = inspect.signature(run_pipeline).parameters
-        name = next((p for p in PARTITION_PARAMETERS if p in parameters), None)
-        if name:
-            kwargs[name] = args.day
-            daily_mode = f"run_pipeline({name}={args.day!r}): partitioned one-day refresh"
-        elif _job(defs, DAILY_JOB) is not None:
-            daily_job = _job(defs, DAILY_JOB)
-            daily_mode = (
-                f"job {DAILY_JOB!r} (what the 06:00 schedule launches) for partition "
-                f"{args.day}, in-process"
-            )
-        else:
-            daily_mode = (
-                "whole pipeline re-run (no partitioned refresh in the code location "
-                "yet): ingest skips unchanged files by sha256, dbt rebuilds every model"
-            )
+        print_progress(message)
 
     known_runs = {r.run_id for r in instance.get_runs()}
     run_started = time.perf_counter()
-    if daily_job is not None:
-        from orchestration.pipeline import QUIET_LOGS
-
-        progress(f"[1/1] {DAILY_JOB} {args.day} ...")
-        result = daily_job.execute_in_process(
-            partition_key=args.day,
-            instance=instance,
-            run_config=QUIET_LOGS,
-            raise_on_error=False,
-            tags={"warehouse/stage": f"{DAILY_JOB} {args.day}"},
+    if args.day:
+        planned = run_for_day(defs.resolve_asset_graph(), args.day)
+        daily_mode = (
+            f"job warehouse_refresh for {planned.first_month} (the month of {args.day}), what "
+            "the 06:00 schedule launches, in-process"
         )
-        ok = result.success
-        for evaluation in result.get_asset_check_evaluations():
-            if not evaluation.passed:
-                progress(
-                    f"      check failed: {evaluation.asset_key.to_user_string()} / "
-                    f"{evaluation.check_name} ({evaluation.severity.value})"
-                )
-        progress(f"      {'done' if ok else 'FAILED'} (run {result.run_id})")
+        progress(f"[1/1] {planned.label} ...")
+        ok, _ = execute(defs, planned, instance, progress)
     else:
-        ok = run_pipeline(progress=progress, instance=instance, **kwargs)
+        daily_mode = None
+        ok = build_warehouse(load_settings().raw_dir, progress=progress, instance=instance)
     total_s = time.perf_counter() - run_started
 
     stages = []
@@ -157,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
         runs, key=lambda r: instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp()
     ):
         record = instance.get_run_record_by_id(run.run_id)
-        label = run.tags.get("warehouse/stage", run.job_name)
         wall = (
             (record.end_time - record.start_time) if record.start_time and record.end_time else None
         )
@@ -166,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         check_s = sum(s["seconds"] for s in steps.values() if s["kind"] == "check")
         stages.append(
             {
-                "label": label,
-                "bucket": _stage_bucket(label),
+                "label": run.tags.get("warehouse/trigger", run.job_name),
+                "bucket": "refresh",
                 "run_id": run.run_id,
                 "status": str(run.status.value),
                 "wall_s": round(wall, 3) if wall else None,
@@ -183,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": round(total_s, 3),
         "daily_mode": daily_mode,
         "stages": stages,
+        "bookkeeping": bookkeeping_cost(instance, [stage["run_id"] for stage in stages]),
         "progress": [[round(t - run_started, 3), m] for t, m in marks],
     }
     Path(args.out).write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -52,12 +52,14 @@ def _run(args: argparse.Namespace) -> int:
         os.environ["RAW_DIR"] = str(Path(args.raw_dir).resolve())
         settings = load_settings()
     _ensure_demo_data(settings.raw_dir, args.regenerate)
-    from orchestration.pipeline import run_pipeline
+    from orchestration.dbt.project import ensure_manifest
 
-    ok = run_pipeline(progress=print)
-    if not ok:
+    ensure_manifest()  # the code location reads dbt's manifest when it is imported
+    from orchestration.build import build_warehouse
+
+    if not build_warehouse(settings.raw_dir, full_refresh=args.full_refresh):
         print(
-            "The pipeline failed: see the messages above (and the run in `warehouse ui`).",
+            "The build failed: see the messages above (and the run in `warehouse ui`).",
             file=sys.stderr,
         )
         return 1
@@ -75,9 +77,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    from orchestration.dbt.project import ensure_manifest
     from orchestration.instance import prepare_dagster_home
 
     home = prepare_dagster_home()
+    ensure_manifest()
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})")
     # Under `dagster dev`, dagster-dbt re-parses the project with the `dbt` found on PATH
     # (DbtProject.prepare_if_dev): this environment's, even when it is not activated.
@@ -127,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--raw-dir", help="raw feeds folder (default RAW_DIR)")
     run.add_argument("--regenerate", action="store_true", help="regenerate the demo data first")
     run.add_argument("--quiet", action="store_true", help="do not print the review's figures")
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every dbt model from scratch (raw files already loaded stay as they are)",
+    )
     run.set_defaults(handler=_run)
 
     ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev) on 127.0.0.1")

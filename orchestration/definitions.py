@@ -1,47 +1,44 @@
-"""The code location: assembles assets, checks, jobs, schedules, sensors and resources.
+"""The code location: assembles assets, checks, the job, the schedule, sensors and resources.
 
-Nothing is defined here (partitions: orchestration.automation.partitions; jobs, schedule and
-file-arrival sensor: orchestration.automation.refresh; alert sensors:
-orchestration.automation.alert_sensors). Steps run in-process, one after the other: a run
-never has two steps opening the DuckDB file at once (and dagster.yaml lets one run at a time).
+Nothing is defined here. This one Definitions object is what the UI, the daemon, the
+`warehouse` CLI, the benchmark and the tests run (orchestration.build runs the full build as
+runs of its `warehouse_refresh` job). Steps run in-process, one after the other: a run never has
+two steps opening the DuckDB file at once (and dagster.yaml lets one run at a time).
 """
 
-from dagster import Definitions, in_process_executor
+from dagster import AssetKey, Definitions, in_process_executor
 
 from orchestration.automation.alert_sensors import alert_sensors
 from orchestration.automation.alerts import AlertNotifier
-from orchestration.automation.refresh import (
-    daily_refresh_job,
-    daily_refresh_schedule,
-    distributor_monthly_job,
-    raw_file_sensor,
-)
-from orchestration.dbt.assets import (
-    dbt_layer_assets,
-    dbt_marts_assets,
-    dbt_partitions_defs,
-    dbt_resource,
-)
-from orchestration.ingest.assets import ingest_assets
+from orchestration.automation.refresh import daily_refresh_schedule, raw_file_sensor, refresh_job
+from orchestration.dbt.assets import dbt_models, dbt_resource
+from orchestration.ingest.assets import DATED_TABLES, ingest_assets, raw_key
+from orchestration.partitions import feed_months
 from orchestration.publish.assets import build_publish_asset
 from orchestration.quality.checks import build_gx_asset_checks
+from orchestration.quality.suites import load_suites
 from orchestration.resources import build_resources
 from orchestration.settings import EXPECTATIONS_DIR
 
+suites = load_suites(EXPECTATIONS_DIR)
+mart_keys = sorted(key for key in dbt_models.keys if key.path[0] == "marts")
+# A blocking check fails its run's steps downstream of its own asset only: the publish step
+# lists every model a blocking suite checks, so that a failed ERROR check on any layer keeps
+# the marts from BI (dbt's own ERROR tests already fail the dbt step).
+blocking_model_keys = sorted(
+    {AssetKey(list(s.asset_key)) for s in suites if s.blocking} & set(dbt_models.keys)
+)
 publish_asset = build_publish_asset(
-    sorted(dbt_marts_assets.keys),
+    sorted({*mart_keys, *blocking_model_keys}),
     business_date_sql="SELECT max(business_date) FROM intermediate.int_sales_lines_checked",
 )
 
-partitions_defs = {
-    **{asset.key: asset.partitions_def for asset in ingest_assets if asset.partitions_def},
-    **dbt_partitions_defs,
-}
-
 defs = Definitions(
-    assets=[*ingest_assets, *dbt_layer_assets, publish_asset],
-    asset_checks=build_gx_asset_checks(EXPECTATIONS_DIR, partitions_defs=partitions_defs),
-    jobs=[daily_refresh_job, distributor_monthly_job],
+    assets=[*ingest_assets, dbt_models, publish_asset],
+    asset_checks=build_gx_asset_checks(
+        suites, partitions_defs={raw_key(table): feed_months for table in DATED_TABLES}
+    ),
+    jobs=[refresh_job],
     schedules=[daily_refresh_schedule],
     sensors=[*alert_sensors, raw_file_sensor],
     resources={**build_resources(), "dbt": dbt_resource(), "alerts": AlertNotifier()},

@@ -42,9 +42,6 @@ class Settings:
     # "always", or "never". Each page costs ~0.6 s: on every check it would double the GX time
     # of a one-day refresh, and the check's metadata already holds what a passing run says.
     data_docs: str = "failures"
-    # dbt in the Dagster run's process (orchestration.dbt.in_process), or a dbt subprocess per
-    # step as dagster-dbt does (WAREHOUSE_DBT_IN_PROCESS=0: a crash of dbt spares the run)
-    dbt_in_process: bool = True
 
     @property
     def data_docs_dir(self) -> Path:
@@ -67,17 +64,7 @@ def load_settings() -> Settings:
         duckdb_threads=int(os.environ.get("DUCKDB_THREADS", str(os.cpu_count() or 2))),
         dagster_ui_url=os.environ.get("DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
         data_docs=_data_docs_policy(),
-        dbt_in_process=_flag("WAREHOUSE_DBT_IN_PROCESS", default=True),
     )
-
-
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value not in ("0", "1", "true", "false"):
-        raise ValueError(f"{name} must be 1/0 or true/false, got {value!r}")
-    return value in ("1", "true")
 
 
 DATA_DOCS_POLICIES = ("failures", "always", "never")

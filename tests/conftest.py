@@ -15,6 +15,14 @@ from orchestration.datagen.generate import generate
 WAREHOUSE_CLI = str(Path(sys.executable).with_name("warehouse"))
 
 
+def pytest_configure(config) -> None:
+    """dbt's manifest, before any test module imports the code location (which reads it):
+    preparing it is the CLI's and the test suite's job, not the import's."""
+    from orchestration.dbt.project import ensure_manifest
+
+    ensure_manifest()
+
+
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on (free to bind, or refusing connections)."""
     with socket.socket() as probe:

@@ -1,26 +1,21 @@
-"""The daily refresh end to end: real Dagster runs, real dbt, real DuckDB files, no mocks.
+"""The daily refresh end to end: real Dagster runs of the code location's refresh job, real dbt,
+real DuckDB files, no mocks.
 
-One small generated data set (scale 0.05, 2024-01-01..2024-02-29) and one warehouse, built in
-full first (the reference). Then, through Dagster's own APIs:
-- the 06:00 Asia/Shanghai schedule asks for the previous day's partition;
-- re-running one day leaves every mart identical, cell for cell;
-- a backfill of a month (one run over the range) after that month's intermediate rows were
-  lost gives the same intermediate tables and marts as the full rebuild;
-- incremental tables missing from the warehouse (a model added since) are created whole by a
-  one-day run;
-- the marts step of a one-day run reconciles the marts with the sales lines of the months the
-  window rebuilt, and fails on a month that does not add up;
-- the reference layer (seeds, reference views) is not rebuilt by a one-day run while its inputs
-  are unchanged, and is when a snapshot is re-delivered or one of its relations is missing;
-
-
-- a corrected distributor workbook of January, run as the sensor asks (the month's feed, then
-  January's days), moves the tiered rebate of February too, as a full rebuild does;
-- the file-arrival sensor requests exactly the partitions a new file touches (a re-delivered
-  refund file: its day; a POS file holding an earlier day's rows: both days; a corrected
-  distributor workbook: its month, then the days of the month downstream), and the run for a
-  late POS file brings the earlier day's rows into the fact table (last: it leaves files that
-  no run has loaded).
+One small generated data set (scale 0.05, 2024-01-01..2024-02-29) whose last day's files are
+held back, built in full first by the production path (orchestration.build, as `warehouse
+run`), a test instance. Then, through Dagster's own APIs:
+- the 06:00 Asia/Shanghai schedule asks for the month that holds the previous day, without the
+  monthly workbooks;
+- delivering the held-back day and running what the schedule asks rebuilds that day only (a
+  dbt window of one day, no unit tests), and gives the tables of a full rebuild, cell for cell;
+- running it again loads nothing and rebuilds nothing;
+- a month reloaded (config `reload`) after its rows were lost downstream gives the tables of a
+  full rebuild; incremental tables missing from the warehouse are created whole by it;
+- a build of some models only gets the window but leaves it to the next whole build;
+- a corrected distributor workbook of January, run as the sensor asks, moves the tiered rebate
+  of February too; a re-delivered reference snapshot then rebuilds the whole project, with the
+  same tables;
+- the file-arrival sensor requests exactly the feeds and months a new file touches.
 """
 
 from __future__ import annotations
@@ -35,10 +30,10 @@ import duckdb
 import pytest
 from dagster import AssetKey, build_schedule_context, build_sensor_context, instance_for_test
 
-from orchestration.automation.partitions import RANGE_END_TAG, RANGE_START_TAG, SHANGHAI
 from orchestration.datagen.generate import generate
+from orchestration.partitions import SHANGHAI, range_tags
 
-START, END = "2024-01-01", "2024-02-29"
+START, END, HELD_BACK = "2024-01-01", "2024-02-29", "20240229"
 ENV = (
     "RAW_DIR",
     "WAREHOUSE_STATE_DIR",
@@ -50,15 +45,22 @@ ENV = (
     "ALERT_SLACK_WEBHOOK_URL",
     "ALERT_SMTP_HOST",
 )
+ONLINE_ORDERS = AssetKey(["raw", "online_order_lines"])
+DISTRIBUTOR = AssetKey(["raw", "distributor_sell_in"])
 
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
-    """Generated raw data, a fully built warehouse, its marts, and a test instance."""
+    """Generated raw data (the last day held back), a fully built warehouse, its tables as a
+    full build leaves them, and a test instance."""
     saved = {name: os.environ.get(name) for name in ENV}
     root = tmp_path_factory.mktemp("daily")
-    raw_dir = root / "raw"
+    raw_dir, held = root / "raw", root / "held_back"
     generate(raw_dir, scale=0.05, start=START, end=END, seed=5, progress=None)
+    for path in sorted(raw_dir.rglob(f"*_{HELD_BACK}*")):
+        target = held / path.relative_to(raw_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
     for name in ENV:
         os.environ.pop(name, None)
     os.environ.update(
@@ -68,17 +70,16 @@ def warehouse(tmp_path_factory):
             "FILE_SENSOR_SETTLE_SECONDS": "0",
         }
     )
-    from orchestration.pipeline import run_pipeline
+    from orchestration.build import build_warehouse
 
     with instance_for_test() as instance:
-        assert run_pipeline(progress=lambda _: None, instance=instance, mode="full")
-        database = root / "state" / "warehouse.duckdb"
+        assert build_warehouse(raw_dir, progress=lambda _: None, instance=instance)
         yield {
+            "root": root,
             "raw_dir": raw_dir,
-            "db": database,
+            "held_back": held,
+            "db": root / "state" / "warehouse.duckdb",
             "instance": instance,
-            "marts": tables(database, "marts"),
-            "intermediate": tables(database, "intermediate"),
         }
     for name, value in saved.items():
         if value is None:
@@ -123,18 +124,50 @@ def code_location():
     return definitions.defs
 
 
-def run_daily(instance, partition_key=None, first=None, last=None, selection=None):
-    job = code_location().get_job_def("daily_refresh")
-    tags = {RANGE_START_TAG: first, RANGE_END_TAG: last} if first else {}
-    result = job.execute_in_process(
+def run_refresh(instance, partition_key=None, selection=None, run_config=None, tags=None):
+    from orchestration.automation.refresh import REFRESH_JOB
+
+    job = code_location().resolve_job_def(REFRESH_JOB)
+    return job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
-        tags=tags,
         asset_selection=selection,
+        run_config=run_config,
+        tags=tags,
         raise_on_error=False,
     )
+
+
+def succeeded(result):
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
+
+
+def logs_of(instance, result) -> str:
+    return "\n".join(entry.user_message for entry in instance.all_logs(result.run_id))
+
+
+def reload_config(*tables: str) -> dict:
+    return {"ops": {f"raw__{t}": {"config": {"reload": True}} for t in tables}}
+
+
+def daily_selection():
+    from orchestration.automation.refresh import daily_selection as selection
+
+    return selection(code_location().resolve_asset_graph())
+
+
+def full_rebuild(warehouse) -> dict[str, dict]:
+    """The intermediate tables and marts of a full rebuild of the models from raw."""
+    from orchestration.build import build_warehouse
+
+    assert build_warehouse(
+        warehouse["raw_dir"],
+        progress=lambda _: None,
+        instance=warehouse["instance"],
+        full_refresh=True,
+    )
+    return {schema: tables(warehouse["db"], schema) for schema in ("intermediate", "marts")}
 
 
 def assert_same(actual: dict, expected: dict) -> None:
@@ -143,53 +176,71 @@ def assert_same(actual: dict, expected: dict) -> None:
         assert actual[name] == expected[name], f"{name} differs"
 
 
-def test_schedule_asks_for_the_previous_shanghai_day(warehouse):
+def test_schedule_asks_for_the_month_of_the_previous_shanghai_day(warehouse):
     from orchestration.automation.refresh import daily_refresh_schedule
 
     assert daily_refresh_schedule.cron_schedule == "0 6 * * *"
     assert daily_refresh_schedule.execution_timezone == "Asia/Shanghai"
-    # 06:00 in Shanghai on 11 Feb is 22:00 UTC on 10 Feb: the partition is still 10 Feb
-    tick = datetime(2024, 2, 11, 6, 0, tzinfo=SHANGHAI)
-    context = build_schedule_context(instance=warehouse["instance"], scheduled_execution_time=tick)
-    requests = daily_refresh_schedule.evaluate_tick(context).run_requests
-    assert [r.partition_key for r in requests] == ["2024-02-10"]
+    # 06:00 in Shanghai on 1 Feb is 22:00 UTC on 31 Jan: yesterday is 31 Jan, in January
+    tick = datetime(2024, 2, 1, 6, 0, tzinfo=SHANGHAI)
+    context = build_schedule_context(
+        instance=warehouse["instance"],
+        scheduled_execution_time=tick,
+        repository_def=code_location().get_repository_def(),
+    )
+    (request,) = daily_refresh_schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2024-01-01"
+    assert request.run_key == "daily:2024-01-31"
+    assert ONLINE_ORDERS in request.asset_selection
+    assert AssetKey(["publish", "serving_db"]) in request.asset_selection
+    assert DISTRIBUTOR not in request.asset_selection  # its workbook comes after the month
 
 
-def test_rerunning_a_day_leaves_every_mart_identical(warehouse):
+def test_a_delivered_day_is_rebuilt_alone_and_equals_a_full_rebuild(warehouse):
+    instance = warehouse["instance"]
+    for path in sorted(warehouse["held_back"].rglob("*.*")):
+        target = warehouse["raw_dir"] / path.relative_to(warehouse["held_back"])
+        shutil.copyfile(path, target)
     started = time.perf_counter()
-    result = run_daily(warehouse["instance"], partition_key="2024-02-10")
+    result = succeeded(run_refresh(instance, "2024-02-01", daily_selection()))
     print(f"one-day refresh: {time.perf_counter() - started:.1f} s")
-    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    assert AssetKey(["intermediate", "int_sales_lines_unioned"]) in materialized
-    # a partition run leaves dbt's unit tests to full builds and CI
-    commands = [
-        entry.user_message
-        for entry in warehouse["instance"].all_logs(result.run_id)
-        if entry.user_message.startswith("Running dbt command")
-    ]
+    logs = logs_of(instance, result)
+    assert "dbt window 2024-02-29..2024-02-29" in logs, logs
+    commands = [line for line in logs.splitlines() if line.startswith("Running dbt command")]
     assert commands and all("--exclude-resource-type unit_test" in c for c in commands)
     # a dbt table reports its row count; a view does not (counting it would run it)
     row_counts = {
         e.asset_key: e.materialization.metadata.get("dagster/row_count")
         for e in result.get_asset_materialization_events()
     }
-    assert row_counts[AssetKey(["marts", "channel_performance"])].value == len(
-        warehouse["marts"]["channel_performance"]
-    )
+    assert row_counts[AssetKey(["marts", "channel_performance"])].value > 0
     assert row_counts[AssetKey(["intermediate", "int_sales_lines_unioned"])] is None
-    assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
-    assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
+    windowed = {schema: tables(warehouse["db"], schema) for schema in ("intermediate", "marts")}
+    rebuilt = full_rebuild(warehouse)
+    assert_same(windowed["intermediate"], rebuilt["intermediate"])
+    assert_same(windowed["marts"], rebuilt["marts"])
+    warehouse["reference"] = rebuilt
 
 
-def test_month_backfill_in_one_run_equals_full_rebuild(warehouse):
-    # lose January from every incremental model (the fact and its split are views over them)
-    # and spoil a mart
+def test_rerunning_a_day_rebuilds_nothing(warehouse):
+    instance = warehouse["instance"]
+    result = succeeded(run_refresh(instance, "2024-02-01", daily_selection()))
+    assert "dbt: nothing to build" in logs_of(instance, result)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert ONLINE_ORDERS in materialized  # the month was looked at: its files are all known
+    assert AssetKey(["marts", "channel_performance"]) not in materialized
+    assert_same(tables(warehouse["db"], "marts"), warehouse["reference"]["marts"])
+
+
+def test_a_reloaded_month_after_lost_rows_equals_a_full_rebuild(warehouse):
+    # lose January from every incremental channel model, spoil a mart, and drop tables as if
+    # their models were added since: a reload of January's files rebuilds its window and
+    # creates the missing incremental tables whole
     with duckdb.connect(str(warehouse["db"])) as conn:
         for name in (
             "int_online_sales_lines",
             "int_online_refund_lines",
             "int_store_sales_lines",
-            "int_distributor_sales_lines",
             "int_overseas_sales_lines",
         ):
             conn.execute(
@@ -197,116 +248,52 @@ def test_month_backfill_in_one_run_equals_full_rebuild(warehouse):
                 "WHERE business_date BETWEEN '2024-01-01' AND '2024-01-31'"
             )
         conn.execute("DELETE FROM marts.channel_performance WHERE month = '2024-01-01'")
-    result = run_daily(warehouse["instance"], first="2024-01-01", last="2024-01-31")
-    partitions = {
-        e.partition
-        for e in result.get_asset_materialization_events()
-        if e.asset_key == AssetKey(["intermediate", "int_sales_lines_checked"])
-    }
-    assert len(partitions) == 31  # one run, every day of the month
-    assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
-    assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
-
-
-def test_a_new_incremental_model_is_complete_after_its_first_daily_run(warehouse):
-    # a model added to a running warehouse (here: its tables dropped) is created by the next
-    # one-day run: with the whole history, not just that day
-    with duckdb.connect(str(warehouse["db"])) as conn:
-        for name in ("int_channel_months_aggregated", "int_store_sales_lines"):
-            conn.execute(f"DROP TABLE intermediate.{name}")
+        conn.execute("DROP TABLE intermediate.int_channel_months_aggregated")
         conn.execute("DROP TABLE staging.stg_online__order_lines")
-    run_daily(warehouse["instance"], partition_key="2024-02-10")
-    assert_same(tables(warehouse["db"], "intermediate"), warehouse["intermediate"])
-    assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
-
-
-def test_marts_of_a_partition_run_are_reconciled_on_the_months_it_rebuilt(warehouse):
-    # The marts step of a partition run gets the run's window too: the marts are rebuilt whole
-    # from the aggregates, and their reconciliation tests read the sales lines of the months
-    # that the window rebuilt (macro rebuilt_months), not the whole fact. A monthly aggregate
-    # of the window's month that no longer adds up to its sales lines fails the run.
-    from orchestration.dbt.assets import dbt_marts_assets
-
-    def shift_february_aggregate(amount: str) -> None:
-        with duckdb.connect(str(warehouse["db"])) as conn:
-            conn.execute(
-                "UPDATE intermediate.int_channel_months_aggregated "
-                f"SET net_sales = net_sales + {amount} WHERE channel_month_id = ("
-                "SELECT min(channel_month_id) FROM intermediate.int_channel_months_aggregated "
-                "WHERE month = '2024-02-01')"
-            )
-
-    marts, instance = list(dbt_marts_assets.keys), warehouse["instance"]
-    shift_february_aggregate("0.01")
-    failed = (
-        code_location()
-        .get_job_def("daily_refresh")
-        .execute_in_process(
-            instance=instance,
-            partition_key="2024-02-10",
-            asset_selection=marts,
-            raise_on_error=False,
+    daily_feeds = ("online_order_lines", "online_refunds", "store_pos_lines")
+    overseas = ("shopee_orders", "lazada_orders")
+    result = succeeded(
+        run_refresh(
+            warehouse["instance"],
+            "2024-01-01",
+            daily_selection(),
+            run_config=reload_config(*daily_feeds, *overseas),
         )
     )
-    assert not failed.success
-    logs = "\n".join(entry.user_message for entry in instance.all_logs(failed.run_id))
-    assert "dbt window 2024-02-10..2024-02-10" in logs
-    assert "assert_channel_performance_reconciles_to_sales_lines" in logs
-
-    shift_february_aggregate("-0.01")
-    run_daily(instance, partition_key="2024-02-10", selection=marts)
-    assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
+    assert "dbt window 2024-01-" in logs_of(warehouse["instance"], result)
+    assert_same(tables(warehouse["db"], "intermediate"), warehouse["reference"]["intermediate"])
+    assert_same(tables(warehouse["db"], "marts"), warehouse["reference"]["marts"])
 
 
-REFERENCE_VIEW = AssetKey(["staging", "stg_reference__products"])
-REFERENCE_SEED = AssetKey(["seeds", "ref_channels"])
+def test_a_build_of_some_models_leaves_the_window_to_the_next_whole_build(warehouse):
+    # February's online files are reloaded by a run of that feed alone (no dbt), then the
+    # marts alone are built: they get February's window, but the models they read were not
+    # rebuilt, so the build is not recorded and the next build of the whole project rebuilds
+    # February again.
+    from orchestration.dbt.assets import dbt_models
 
-
-def _not_rebuilt(result) -> dict[AssetKey, bool]:
-    """Per reference asset of the run: True if the step skipped dbt (inputs unchanged)."""
-    return {
-        e.asset_key: "dbt/not_rebuilt" in e.materialization.metadata
-        for e in result.get_asset_materialization_events()
-        if e.asset_key in (REFERENCE_VIEW, REFERENCE_SEED)
-    }
-
-
-def test_reference_layer_is_rebuilt_only_when_its_inputs_change(warehouse):
-    instance, products = warehouse["instance"], warehouse["raw_dir"] / "reference" / "products.csv"
-    # nothing changed since the last build of the layer: no dbt process for it
-    unchanged = run_daily(instance, partition_key="2024-02-11")
-    assert _not_rebuilt(unchanged) == {REFERENCE_VIEW: True, REFERENCE_SEED: True}
-    assert not [
-        e for e in unchanged.get_asset_check_evaluations() if e.asset_key == REFERENCE_VIEW
-    ]  # its dbt tests passed on these inputs
-
-    # a new snapshot (same rows, another order: another file) is loaded, so the layer is
-    # rebuilt and its tests run again
-    header, *rows = products.read_text(encoding="utf-8").splitlines()
-    products.write_text("\n".join([header, *reversed(rows)]) + "\n", encoding="utf-8")
-    reloaded = run_daily(instance, partition_key="2024-02-11")
-    assert _not_rebuilt(reloaded) == {REFERENCE_VIEW: False, REFERENCE_SEED: False}
-    assert [e for e in reloaded.get_asset_check_evaluations() if e.asset_key == REFERENCE_VIEW]
-
-    # a relation of the layer gone from the warehouse: rebuilt, whatever the fingerprint says
-    with duckdb.connect(str(warehouse["db"])) as conn:
-        conn.execute("DROP VIEW staging.stg_reference__products")
-    restored = run_daily(instance, partition_key="2024-02-11")
-    assert _not_rebuilt(restored)[REFERENCE_VIEW] is False
-    with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
-        assert conn.execute("SELECT count(*) FROM staging.stg_reference__products").fetchone()[0]
-    assert_same(tables(warehouse["db"], "marts"), warehouse["marts"])
+    instance = warehouse["instance"]
+    marts = [key for key in dbt_models.keys if key.path[0] == "marts"]
+    succeeded(
+        run_refresh(
+            instance, "2024-02-01", [ONLINE_ORDERS], run_config=reload_config("online_order_lines")
+        )
+    )
+    subset = logs_of(instance, succeeded(run_refresh(instance, selection=marts)))
+    assert "dbt window 2024-02-01..2024-02-29" in subset
+    assert "a subset of the models was built; the build is not recorded" in subset
+    whole = logs_of(instance, succeeded(run_refresh(instance, "2024-02-01", daily_selection())))
+    assert "dbt window 2024-02-01..2024-02-29" in whole
+    assert_same(tables(warehouse["db"], "marts"), warehouse["reference"]["marts"])
 
 
 def test_corrected_workbook_moves_the_rebates_of_later_months_of_its_year(warehouse):
     # A corrected January workbook takes its distributor over the tiered-rebate threshold
     # (5,000,000 CNY a year): 5% of the year accrues from January on, so the extra rebate of
-    # February moves too, although no February file changed. The runs the sensor asks for (the
-    # month's feed, then January's days) rebuild the rebates from January to the end of the
-    # year (int_distributor_rebates_allocated, window_grain rest_of_year): the intermediate
-    # tables and marts are those of a full rebuild.
-    from orchestration.pipeline import run_pipeline
-
+    # February moves too, although no February file changed. The run the sensor asks for (the
+    # month's workbooks and everything downstream) rebuilds the rebates from January to the end
+    # of the year (int_distributor_rebates_allocated, window_grain rest_of_year): the
+    # intermediate tables and marts are those of a full rebuild.
     raw_dir: Path = warehouse["raw_dir"]
     distributor = next(
         path.name.split("_")[0]
@@ -327,19 +314,27 @@ def test_corrected_workbook_moves_the_rebates_of_later_months_of_its_year(wareho
     _correct_first_goods_line(
         raw_dir / "distributor" / "202401" / f"{distributor}_202401.xlsx", at_least=6_000_000
     )
-    monthly = code_location().get_job_def("distributor_monthly")
-    assert monthly.execute_in_process(
-        instance=warehouse["instance"],
-        partition_key="2024-01-01",
-        asset_selection=[AssetKey(["raw", "distributor_sell_in"])],
-        raise_on_error=False,
-    ).success
-    run_daily(warehouse["instance"], first="2024-01-01", last="2024-01-31")
+    from orchestration.automation.refresh import Touched, run_requests_for
+
+    touched = Touched()
+    touched.add("distributor_sell_in", "2024-01-01")
+    (request,) = run_requests_for(touched, code_location().resolve_asset_graph(), "t")
+    result = succeeded(
+        run_refresh(warehouse["instance"], request.partition_key, request.asset_selection)
+    )
+    assert "dbt window 2024-01-" in logs_of(warehouse["instance"], result)
     after = february_extra_rebates()
     assert after and after != before
     windowed = {schema: tables(warehouse["db"], schema) for schema in ("intermediate", "marts")}
 
-    assert run_pipeline(progress=lambda _: None, instance=warehouse["instance"], mode="full")
+    # a re-delivered reference snapshot (same rows, another order: another file) is loaded, so
+    # every model that reads it is rebuilt: the whole project, the same as the window build
+    products = raw_dir / "reference" / "products.csv"
+    header, *rows = products.read_text(encoding="utf-8").splitlines()
+    products.write_text("\n".join([header, *reversed(rows)]) + "\n", encoding="utf-8")
+    rebuilt = succeeded(run_refresh(warehouse["instance"], "2024-02-01", daily_selection()))
+    logs = logs_of(warehouse["instance"], rebuilt)
+    assert "dbt: full build (reference snapshot(s) loaded since: products)" in logs
     assert_same(windowed["intermediate"], tables(warehouse["db"], "intermediate"))
     assert_same(windowed["marts"], tables(warehouse["db"], "marts"))
 
@@ -375,7 +370,7 @@ def _sensor_tick(sensor, warehouse, cursor):
     return data.run_requests or [], data.cursor
 
 
-def test_file_sensor_requests_exactly_the_touched_partitions(warehouse):
+def test_file_sensor_requests_exactly_the_touched_feeds_and_months(warehouse):
     from orchestration.automation.refresh import build_raw_file_sensor, requested_partitions
 
     raw_dir: Path = warehouse["raw_dir"]
@@ -384,13 +379,11 @@ def test_file_sensor_requests_exactly_the_touched_partitions(warehouse):
     assert requests == []  # the first tick only sets where it starts
     time.sleep(0.05)
 
-    # a re-delivered refund file: its own day, refunds and what is downstream of them only
+    # a re-delivered refund file: its month, refunds and what is downstream of them only
     refunds = sorted((raw_dir / "online" / "tmall").glob("tmall_refunds_2024020*.jsonl"))[0]
     shutil.copyfile(refunds, refunds.with_name(refunds.stem + "_resend.jsonl"))
     requests, cursor = _sensor_tick(sensor, warehouse, cursor)
-    assert [requested_partitions(r) for r in requests] == [
-        [f"{refunds.stem[-8:-4]}-{refunds.stem[-4:-2]}-{refunds.stem[-2:]}"]
-    ]
+    assert [requested_partitions(r) for r in requests] == [["2024-02-01"]]
     selected = set(requests[0].asset_selection)
     assert AssetKey(["raw", "online_refunds"]) in selected
     assert AssetKey(["marts", "channel_performance"]) in selected
@@ -400,40 +393,46 @@ def test_file_sensor_requests_exactly_the_touched_partitions(warehouse):
     requests, cursor = _sensor_tick(sensor, warehouse, cursor)
     assert requests == []
 
-    # a late POS file of 15 Feb carrying receipts of 12 Feb: both days, as two runs
-    source = raw_dir / "store" / "pos_20240212.csv"
+    # a late POS file of 1 Feb carrying receipts of 30 Jan: both months, in one run
+    source = raw_dir / "store" / "pos_20240130.csv"
     lines = source.read_bytes().decode("gb18030").splitlines(keepends=True)
-    late_rows = [_new_receipt(line) for line in lines[1:6]]
-    late = raw_dir / "store" / "pos_20240215_late.csv"
-    late.write_bytes((lines[0] + "".join(late_rows)).encode("gb18030"))
+    late = raw_dir / "store" / "pos_20240201_late.csv"
+    late.write_bytes(
+        (lines[0] + "".join(_new_receipt(line) for line in lines[1:6])).encode("gb18030")
+    )
     requests, cursor = _sensor_tick(sensor, warehouse, cursor)
-    assert sorted(p for r in requests for p in requested_partitions(r)) == [
-        "2024-02-12",
-        "2024-02-15",
-    ]
-    assert len(requests) == 2
+    assert [requested_partitions(r) for r in requests] == [["2024-01-01", "2024-02-01"]]
+    assert (
+        requests[0].tags.items()
+        >= {
+            "warehouse/trigger": "new files",
+            **range_tags("2024-01-01", "2024-02-01"),
+        }.items()
+    )
 
-    # the run of 15 Feb loads the late file and rebuilds 12 Feb too
-    request = next(r for r in requests if r.partition_key == "2024-02-15")
-    run_daily(
-        warehouse["instance"], partition_key="2024-02-15", selection=list(request.asset_selection)
+    # the run loads the late file and brings its rows into the fact on their own date
+    succeeded(
+        run_refresh(
+            warehouse["instance"],
+            selection=list(requests[0].asset_selection),
+            tags=range_tags("2024-01-01", "2024-02-01"),
+        )
     )
     with duckdb.connect(str(warehouse["db"]), read_only=True) as conn:
         dates = conn.execute(
             "SELECT DISTINCT business_date FROM intermediate.int_sales_lines_unioned "
-            "WHERE _source_file = 'store/pos_20240215_late.csv'"
+            "WHERE _source_file = 'store/pos_20240201_late.csv'"
         ).fetchall()
-    assert [str(d[0]) for d in dates] == ["2024-02-12"]
+    assert [str(d[0]) for d in dates] == ["2024-01-30"]
 
-    # a corrected distributor workbook: its month, then that month's days downstream
+    # a corrected distributor workbook: its month, the workbooks and what is downstream
     workbook = sorted((raw_dir / "distributor" / "202401").glob("*.xlsx"))[0]
     workbook.write_bytes(workbook.read_bytes())
     requests, cursor = _sensor_tick(sensor, warehouse, cursor)
-    assert [
-        (r.job_name, requested_partitions(r)[0], len(requested_partitions(r))) for r in requests
-    ] == [("distributor_monthly", "2024-01-01", 1), ("daily_refresh", "2024-01-01", 31)]
-    assert list(requests[0].asset_selection) == [AssetKey(["raw", "distributor_sell_in"])]
-    assert AssetKey(["raw", "distributor_sell_in"]) not in set(requests[1].asset_selection)
+    assert [requested_partitions(r) for r in requests] == [["2024-01-01"]]
+    selected = set(requests[0].asset_selection)
+    assert DISTRIBUTOR in selected and AssetKey(["publish", "serving_db"]) in selected
+    assert ONLINE_ORDERS not in selected
 
 
 def _new_receipt(line: str) -> str:

@@ -1,4 +1,5 @@
-"""The raw assets materialize in Dagster, with reconciled counts and a column schema."""
+"""The raw assets materialize in Dagster, with reconciled counts and a column schema; a run over
+a range of months records each month with its own files and rows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dagster import AssetKey, DagsterInstance, TableSchema, materialize
 from dagster_duckdb import DuckDBResource
 from ingest_samples import write_sample_raw_dir
 
-from orchestration.ingest.assets import ingest_assets, unpartitioned_ingest_assets
+from orchestration.ingest.assets import DATED_TABLES, ingest_assets
+from orchestration.partitions import feed_months, range_tags
 from orchestration.resources import RawFilesResource
 
 RAW_TABLE_NAMES = {
@@ -40,21 +42,40 @@ def test_materialize_all_raw_assets(tmp_path: Path):
         "raw_files": RawFilesResource(raw_dir=str(raw_dir)),
     }
 
+    # the sample's files are dated January 2023 (domestic) and January-March 2024 (overseas)
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(unpartitioned_ingest_assets(), resources=resources, instance=instance)
+        result = materialize(
+            ingest_assets,
+            resources=resources,
+            instance=instance,
+            tags=range_tags("2023-01-01", "2024-03-01"),
+        )
         assert result.success
         events = result.get_asset_materialization_events()
-        metadata = {event.asset_key.path[-1]: event.materialization.metadata for event in events}
+        for table in DATED_TABLES:
+            months = instance.get_materialized_partitions(AssetKey(["raw", table]))
+            assert len(months) == 15, table  # every month of the range, in one run
+    assert len(feed_months.get_partition_keys()) > 15
 
-    assert set(metadata) == RAW_TABLE_NAMES
-    for name, values in metadata.items():
+    # per table, the event of the month that holds its file (the reference tables: their one)
+    holding = {}
+    for event in events:
+        values = event.materialization.metadata
+        if event.partition is None or values["rows_in_raw"].value:
+            holding[event.asset_key.path[-1]] = values
+    assert set(holding) == RAW_TABLE_NAMES
+    for name, values in holding.items():
         read, loaded = values["rows_read"].value, values["rows_loaded"].value
         assert read == loaded + values["rows_quarantined"].value, name
         assert values["files"].value == 1 and loaded >= 1, name
         assert values["dagster/row_count"].value >= loaded, name
-        column_names = [c.name for c in values["dagster/column_schema"].schema.columns]
-        assert column_names[-4:] == ["_source_file", "_source_row", "_loaded_at", "_load_batch"]
-    assert metadata["online_order_lines"]["dagster/row_count"].value == 3  # two orders, 3 lines
+    assert holding["online_order_lines"]["dagster/row_count"].value == 3  # two orders, 3 lines
+    empty = next(
+        e.materialization.metadata
+        for e in events
+        if e.asset_key == AssetKey(["raw", "online_order_lines"]) and e.partition == "2023-06-01"
+    )
+    assert empty["rows_in_raw"].value == 0 and empty["files_in_raw"].value == 0
 
     with duckdb.connect(str(database), read_only=True) as conn:
         batches = conn.execute("SELECT DISTINCT _load_batch FROM raw.load_log").fetchall()

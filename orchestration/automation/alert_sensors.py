@@ -51,7 +51,7 @@ from dagster import (
 
 from orchestration.automation.alerts import Alert, AlertNotifier, DeliveryResult
 from orchestration.automation.incidents import IncidentKey, IncidentStore, Transition
-from orchestration.automation.partitions import PARTITION_TAG, SHANGHAI
+from orchestration.partitions import PARTITION_TAG, SHANGHAI
 from orchestration.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -469,6 +469,8 @@ def run_failure_alert_sensor(context: RunFailureSensorContext, alerts: AlertNoti
 # feed days and deadlines are in the partitions' time zone (SHANGHAI, Asia/Shanghai)
 DEFAULT_FEED_DEADLINE = time(5, 30)
 ONLINE_PLATFORMS = ("tmall", "jd", "pinduoduo", "douyin", "wecom_community")
+# the overseas marketplaces' countries and the first day their exports are due
+OVERSEAS_LAUNCHES = {"th": date(2024, 1, 1), "vn": date(2024, 1, 1), "my": date(2025, 1, 1)}
 
 
 @dataclass(frozen=True)
@@ -479,6 +481,11 @@ class FeedSpec:
     name: str
     pattern: str
     asset: str | None = None
+    # the first business day a file is due (a marketplace opened later); None: always
+    first_day: date | None = None
+
+    def is_due(self, day: date) -> bool:
+        return self.first_day is None or day >= self.first_day
 
     def matches(self, raw_dir: Path, day: date) -> list[Path]:
         relative = day.strftime(self.pattern)
@@ -496,19 +503,13 @@ DEFAULT_DAILY_FEEDS: tuple[FeedSpec, ...] = (
     FeedSpec("store_pos", "store/pos_%Y%m%d.csv", "raw/store_pos_lines"),
     *(
         FeedSpec(
-            f"shopee_{cc}_orders",
-            f"overseas/shopee/{cc}/shopee_{cc}_orders_%Y%m%d.csv",
-            "raw/shopee_orders",
+            f"{market}_{cc}_orders",
+            f"overseas/{market}/{cc}/{market}_{cc}_orders_%Y%m%d.csv",
+            f"raw/{market}_orders",
+            first_day,
         )
-        for cc in ("th", "vn")
-    ),
-    *(
-        FeedSpec(
-            f"lazada_{cc}_orders",
-            f"overseas/lazada/{cc}/lazada_{cc}_orders_%Y%m%d.csv",
-            "raw/lazada_orders",
-        )
-        for cc in ("th", "vn")
+        for market in ("shopee", "lazada")
+        for cc, first_day in OVERSEAS_LAUNCHES.items()
     ),
 )
 
@@ -552,7 +553,8 @@ def check_feeds(
         day = local_now.date() - timedelta(days=offset)
         if local_now >= datetime.combine(day + timedelta(days=1), deadline, tzinfo=tz):
             for feed in feeds:
-                due[(feed.name, day)] = feed
+                if feed.is_due(day):
+                    due[(feed.name, day)] = feed
     for incident in store.open_incidents(kind="feed"):
         feed = by_name.get(incident.key.subject)
         if feed and incident.key.partition:

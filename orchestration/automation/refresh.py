@@ -1,19 +1,19 @@
-"""The daily refresh: jobs, the 06:00 schedule and the file-arrival sensor.
+"""The refresh: one job, the 06:00 schedule and the file-arrival sensor.
 
-- `daily_refresh` (job): every asset except the monthly distributor feed, one business day
-  (or a range in one run). `distributor_monthly` (job): the distributor feed, one month.
-  A Dagster run may only hold one partitions definition, hence two jobs.
-- `daily_refresh_schedule`: 06:00 Asia/Shanghai, refreshes the previous day's partition.
+- `warehouse_refresh` (job): every asset of the code location, partitioned by the raw feeds'
+  business month. `warehouse run` (a full build), the schedule, the sensor and a backfill from
+  the UI are runs of this job: the months' files are loaded, dbt rebuilds what those loads
+  changed (orchestration.dbt.window), the marts are audited and published, the review rendered.
+- `daily_refresh_schedule`: 06:00 Asia/Shanghai, the month that holds yesterday, every asset
+  but the monthly distributor workbooks (they arrive after their month, through the sensor).
+  Ingestion skips the month's files it already has, so the run loads yesterday's files.
 - `raw_file_sensor`: notices files under RAW_DIR that are new or were re-delivered since its
   last tick (their inode change time, which a copy that keeps the modification time still
-  updates) and requests exactly the partitions they touch:
-    * a daily feed file: its day; a store POS file also every business date (销售日期) it holds,
-      because a POS export can carry rows of earlier days;
-    * a distributor workbook: its month of the raw feed, then the days of that month downstream;
-    * a reference snapshot: a rebuild of everything downstream of it over all days (one run).
-  Consecutive days go in one run (a partition range); separate days get one run each. Files
-  younger than FILE_SENSOR_SETTLE_SECONDS (default 60) wait for the next tick, so a file still
-  being written is not loaded half-way. The first tick only records where it starts.
+  updates) and requests a run for exactly the feeds and months they touch (a POS export also
+  the months of the business dates it holds), with everything downstream; a reference snapshot
+  rebuilds everything downstream of it. Files younger than FILE_SENSOR_SETTLE_SECONDS (default
+  60) wait for the next tick, so a file still being written is not loaded half-way. The first
+  tick only records where it starts.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from dagster import (
@@ -33,81 +33,75 @@ from dagster import (
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    build_schedule_from_partitioned_job,
     define_asset_job,
+    schedule,
     sensor,
 )
 
-from orchestration.automation.partitions import (
-    DAILY_TABLES,
-    MONTHLY_TABLES,
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    REFERENCE_TABLES,
-    clip_days,
-    contiguous_ranges,
-    daily_partitions,
-    day_key,
-    full_daily_range,
-    key_date,
-    last_key,
-    monthly_partitions,
+from orchestration.ingest.assets import MONTHLY_TABLES, file_month, raw_key
+from orchestration.ingest.files import FEED_LAYOUTS, is_ignored, list_feed_files, relative_path
+from orchestration.partitions import (
+    PARTITION_TIMEZONE,
+    business_yesterday,
+    feed_months,
+    month_key,
+    range_tags,
     run_partition_keys,
 )
-from orchestration.ingest.files import (
-    FEED_LAYOUTS,
-    file_period,
-    is_ignored,
-    list_feed_files,
-    relative_path,
-)
-from orchestration.ingest.tables import RAW_SCHEMA
 from orchestration.settings import load_settings
 
 SCHEDULE_HOUR = 6
 DEFAULT_SETTLE_SECONDS = 60
 POS_DATE_COLUMN = "销售日期"
 POS_ENCODING = "gb18030"
+REFRESH_JOB = "warehouse_refresh"
 
+MONTHLY_KEYS = [raw_key(table) for table in MONTHLY_TABLES]
 
-def raw_key(table: str) -> AssetKey:
-    return AssetKey([RAW_SCHEMA, table])
-
-
-MONTHLY_KEYS = [raw_key(t) for t in MONTHLY_TABLES]
-
-daily_refresh_job = define_asset_job(
-    "daily_refresh",
-    selection=AssetSelection.all() - AssetSelection.assets(*MONTHLY_KEYS),
-    partitions_def=daily_partitions,
+refresh_job = define_asset_job(
+    REFRESH_JOB,
+    selection=AssetSelection.all(),
+    partitions_def=feed_months,
     description=(
-        "One business day (or a range, in one run): the daily feeds and reference snapshots ->"
-        " staging -> intermediate (incremental on the window) -> marts -> serving database."
+        "The raw feeds of a business month (or a range of months, in one run) and reference "
+        "snapshots -> dbt (what the loads changed) -> serving database -> channel review."
     ),
 )
 
-distributor_monthly_job = define_asset_job(
-    "distributor_monthly",
-    selection=AssetSelection.assets(*MONTHLY_KEYS),
-    partitions_def=monthly_partitions,
-    description="The monthly distributor sell-in workbooks of one month.",
-)
 
-daily_refresh_schedule = build_schedule_from_partitioned_job(
-    daily_refresh_job,
-    hour_of_day=SCHEDULE_HOUR,
-    minute_of_hour=0,
+def daily_selection(graph) -> list[AssetKey]:
+    """What the daily refresh materializes: everything but the monthly workbooks."""
+    return sorted((AssetSelection.all() - AssetSelection.assets(*MONTHLY_KEYS)).resolve(graph))
+
+
+@schedule(
     name="daily_refresh_schedule",
-    description="06:00 Asia/Shanghai: refresh the previous business day.",
+    cron_schedule=f"0 {SCHEDULE_HOUR} * * *",
+    execution_timezone=PARTITION_TIMEZONE,
+    job=refresh_job,
     default_status=DefaultScheduleStatus.RUNNING,
+    description="06:00 Asia/Shanghai: load yesterday's files (the month that holds it) and "
+    "rebuild, publish and render what they changed.",
 )
+def daily_refresh_schedule(context: ScheduleEvaluationContext):
+    day = business_yesterday(context.scheduled_execution_time)
+    if feed_months.get_first_partition_key() > month_key(day):
+        return SkipReason(f"{day} is before the first partition")
+    graph = context.repository_def.asset_graph if context.repository_def else None
+    return RunRequest(
+        run_key=f"daily:{day}",
+        partition_key=month_key(day),
+        asset_selection=daily_selection(graph) if graph is not None else None,
+        tags={"warehouse/trigger": "daily schedule", "warehouse/business_day": str(day)},
+    )
 
 
 # --------------------------------------------------------------------------------------------
-# Which partitions a file touches
+# Which feeds and months a file touches
 # --------------------------------------------------------------------------------------------
 
 
@@ -141,35 +135,30 @@ FILE_DATE_READERS: dict[str, Callable[[Path], set[date]]] = {"store_pos_lines": 
 class Touched:
     """What a set of changed files touches."""
 
-    days: dict[date, set[str]] = field(default_factory=dict)  # day -> daily tables
-    months: set[date] = field(default_factory=set)
+    months: dict[str, set[str]] = field(default_factory=dict)  # dated feed -> partition keys
     reference_tables: set[str] = field(default_factory=set)
     files: list[str] = field(default_factory=list)
 
-    def add_day(self, day: date, table: str) -> None:
-        self.days.setdefault(day, set()).add(table)
+    def add(self, table: str, month: str) -> None:
+        self.months.setdefault(table, set()).add(month)
 
 
 def classify_files(raw_dir: Path, changed: Iterable[tuple[str, Path]]) -> Touched:
-    """(table, path) of changed files -> the days, months and reference tables they touch."""
+    """(table, path) of changed files -> the feeds and months, and reference tables, they touch."""
     touched = Touched()
     for table, path in changed:
         relative = relative_path(raw_dir, path)
         touched.files.append(relative)
-        layout = FEED_LAYOUTS[table]
-        if layout.period is None:
+        if FEED_LAYOUTS[table].period is None:
             touched.reference_tables.add(table)
             continue
-        period = file_period(table, relative)
-        if period is None:
+        month = file_month(table, relative)
+        if month is None:
             continue
-        if layout.period == "month":
-            touched.months.add(period)
-            continue
-        touched.add_day(period, table)
+        touched.add(table, month)
         reader = FILE_DATE_READERS.get(table)
         for day in reader(path) if reader else ():
-            touched.add_day(day, table)
+            touched.add(table, month_key(day))
     return touched
 
 
@@ -187,99 +176,58 @@ def changed_files(raw_dir: Path, after_ns: int, until_ns: int) -> list[tuple[str
     return found
 
 
-def _range_request(
-    job_name: str, first: str, last: str, selection: Sequence[AssetKey], run_key: str, reason: str
+def contiguous_months(keys: Iterable[str]) -> list[tuple[str, str]]:
+    """Existing partition keys as maximal runs of consecutive months (first, last)."""
+    existing = feed_months.get_partition_keys()
+    wanted = set(keys)
+    runs: list[tuple[str, str]] = []
+    for index, key in enumerate(existing):
+        if key not in wanted:
+            continue
+        if runs and existing[index - 1] == runs[-1][1]:
+            runs[-1] = (runs[-1][0], key)
+        else:
+            runs.append((key, key))
+    return runs
+
+
+def _downstream(keys: Iterable[AssetKey], graph) -> list[AssetKey]:
+    return sorted(AssetSelection.assets(*keys).downstream(include_self=True).resolve(graph))
+
+
+def _request(
+    first: str | None, last: str | None, selection: Sequence[AssetKey], run_key: str, reason: str
 ) -> RunRequest:
     tags = {"warehouse/trigger": reason}
-    if first == last:
+    if first is None or first == last:
         return RunRequest(
-            run_key=run_key,
-            job_name=job_name,
-            partition_key=first,
-            asset_selection=list(selection),
-            tags=tags,
+            run_key=run_key, partition_key=first, asset_selection=list(selection), tags=tags
         )
     return RunRequest(
-        run_key=run_key,
-        job_name=job_name,
-        asset_selection=list(selection),
-        tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last},
+        run_key=run_key, asset_selection=list(selection), tags={**tags, **range_tags(first, last)}
     )
 
 
-def _downstream(keys: Iterable[AssetKey], include_self: bool, graph) -> list[AssetKey]:
-    selection = AssetSelection.assets(*keys).downstream(include_self=include_self)
-    return sorted(selection.resolve(graph))
-
-
-def run_requests_for(
-    touched: Touched, graph, tick: str, now: datetime | None = None
-) -> list[RunRequest]:
-    """The runs that refresh exactly what the touched files feed (see module docstring)."""
+def run_requests_for(touched: Touched, graph, tick: str) -> list[RunRequest]:
+    """The runs that refresh exactly what the touched files feed (see module docstring): one
+    per group of feeds (monthly workbooks, daily exports) and run of consecutive months, each
+    with everything downstream; a reference snapshot, one run of what is downstream of it."""
     requests: list[RunRequest] = []
-    days = clip_days(touched.days, now)
-    if days:
-        tables = sorted({t for day in days for t in touched.days[day]})
-        selection = _downstream([raw_key(t) for t in tables], True, graph)
-        for first, last in contiguous_ranges(days):
+    groups = {
+        "new distributor workbook": sorted(set(touched.months) & set(MONTHLY_TABLES)),
+        "new files": sorted(set(touched.months) - set(MONTHLY_TABLES)),
+    }
+    for reason, tables in groups.items():
+        months = {month for table in tables for month in touched.months[table]}
+        selection = _downstream([raw_key(table) for table in tables], graph)
+        for first, last in contiguous_months(months):
             requests.append(
-                _range_request(
-                    daily_refresh_job.name,
-                    day_key(first),
-                    day_key(last),
-                    selection,
-                    f"files:{tick}:{first}:{last}",
-                    "new files",
-                )
+                _request(first, last, selection, f"files:{tick}:{tables}:{first}:{last}", reason)
             )
-    last_month = last_key(monthly_partitions, now)
-    for month in sorted(touched.months):
-        if (
-            last_month is None
-            or month.isoformat() > last_month
-            or month.isoformat() < (monthly_partitions.get_first_partition_key() or "")
-        ):
-            continue
+    if touched.reference_tables:
+        keys = [raw_key(table) for table in sorted(touched.reference_tables)]
         requests.append(
-            RunRequest(
-                run_key=f"month:{tick}:{month}",
-                job_name=distributor_monthly_job.name,
-                partition_key=month.isoformat(),
-                asset_selection=MONTHLY_KEYS,
-                tags={"warehouse/trigger": "new distributor workbook"},
-            )
-        )
-        month_days = clip_days(
-            (
-                date.fromordinal(o)
-                for o in range(month.toordinal(), month.toordinal() + 31)
-                if date.fromordinal(o).month == month.month
-            ),
-            now,
-        )
-        if month_days:
-            requests.append(
-                _range_request(
-                    daily_refresh_job.name,
-                    day_key(month_days[0]),
-                    day_key(month_days[-1]),
-                    _downstream(MONTHLY_KEYS, False, graph),
-                    f"month-days:{tick}:{month}",
-                    "new distributor workbook",
-                )
-            )
-    full = full_daily_range(now)
-    if touched.reference_tables and full is not None:
-        selection = _downstream([raw_key(t) for t in sorted(touched.reference_tables)], True, graph)
-        requests.append(
-            _range_request(
-                daily_refresh_job.name,
-                full[0],
-                full[1],
-                selection,
-                f"reference:{tick}",
-                "new reference snapshot",
-            )
+            _request(None, None, _downstream(keys, graph), f"reference:{tick}", "new snapshot")
         )
     return requests
 
@@ -303,12 +251,12 @@ def build_raw_file_sensor(
 
     @sensor(
         name=name,
-        jobs=[daily_refresh_job, distributor_monthly_job],
+        job=refresh_job,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=(
-            "Re-materializes exactly the partitions that new or re-delivered files under RAW_DIR"
-            " touch (a POS file also the earlier business dates it holds)."
+            "Loads the feeds and months that new or re-delivered files under RAW_DIR touch (a"
+            " POS file also the months of the business dates it holds), and what is downstream."
         ),
     )
     def _raw_file_sensor(context: SensorEvaluationContext):
@@ -354,20 +302,5 @@ def requested_partitions(request: RunRequest) -> list[str]:
     keys = run_partition_keys(request.tags or {})
     if keys is None:
         return []
-    first, last = key_date(keys[0]), key_date(keys[1])
-    if request.job_name == distributor_monthly_job.name:
-        return [k for k in monthly_partitions.get_partition_keys() if first <= key_date(k) <= last]
-    days = range(first.toordinal(), last.toordinal() + 1)
-    return [day_key(date.fromordinal(o)) for o in days]
-
-
-__all__ = [
-    "DAILY_TABLES",
-    "REFERENCE_TABLES",
-    "build_raw_file_sensor",
-    "daily_refresh_job",
-    "daily_refresh_schedule",
-    "distributor_monthly_job",
-    "raw_file_sensor",
-    "requested_partitions",
-]
+    first, last = keys
+    return [key for key in feed_months.get_partition_keys() if first <= key <= last]

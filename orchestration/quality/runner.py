@@ -649,6 +649,53 @@ def _with_unexpected_rows_sample(
     return replace(outcome, sample=_jsonable(rows))
 
 
+def recount_by_partition(
+    database: str | os.PathLike[str],
+    suite: SuiteSpec,
+    outcome: ValidationOutcome,
+    partitions: Sequence[PartitionFilter],
+    *,
+    duckdb_config: Mapping[str, Any] | None = None,
+) -> list[ValidationOutcome] | None:
+    """`outcome` (a validation over several partitions) split into one outcome per partition,
+    without GX: the expectations that passed over all of them pass in each, and every SQL
+    expectation that failed is counted again per partition (`SELECT count(*)` of its query on
+    the partition's batch). None when a failed expectation is not an SQL one (validate each
+    partition with validate_table instead). One DuckDB connection for every count: ~10 ms per
+    expectation and partition, where a GX validation costs ~1 s."""
+    import duckdb
+
+    failed = [e for e in outcome.expectations if not e.success]
+    if outcome.error is not None or any(
+        e.type != "unexpected_rows_expectation" or e.could_not_run for e in failed
+    ):
+        return None
+    table_sql = f"{_quote_ident(suite.schema)}.{_quote_ident(suite.table)}"
+    results = []
+    with duckdb.connect(str(database), config=dict(duckdb_config or {})) as con:
+        for partition in partitions:
+            windowed = suite.with_window(partition.condition)
+            queries = {
+                e.index: str(e.kwargs.get("unexpected_rows_query", ""))
+                for e in windowed.expectations
+            }
+            batch_sql = f"(SELECT * FROM {table_sql} WHERE {partition.sql()})"
+            recounted = []
+            for expectation in outcome.expectations:
+                if expectation.success:
+                    recounted.append(expectation)
+                    continue
+                sql = queries[expectation.index].format(batch=batch_sql).rstrip("; \t\r\n")
+                count = con.execute(f"SELECT count(*) FROM ({sql}) AS unexpected").fetchone()[0]
+                recounted.append(
+                    replace(expectation, success=count == 0, unexpected_count=count, sample=[])
+                )
+            results.append(
+                replace(outcome, partition=partition.label(), expectations=tuple(recounted))
+            )
+    return results
+
+
 def _setup_error_message(e: BaseException) -> str:
     # GX wraps the real cause (e.g. "Table ... does not exist") several levels deep.
     messages = []
@@ -665,6 +712,7 @@ __all__ = [
     "ExpectationOutcome",
     "PartitionFilter",
     "ValidationOutcome",
+    "recount_by_partition",
     "validate_table",
 ]
 

@@ -1,0 +1,267 @@
+"""Building the warehouse from every delivered file: `warehouse run`, the benchmark, the tests.
+
+A full build is not a second graph: it is runs of the code location's `warehouse_refresh` job
+(the job the schedule and the sensor launch), over the months the raw feeds hold:
+
+1. the monthly distributor workbooks, over the months delivered (a workbook arrives after its
+   month: the month in progress has none yet, and is not built empty);
+2. the daily feeds over the months delivered, with the reference snapshots and everything
+   downstream: dbt (a full build the first time, orchestration.dbt.window), the GX checks,
+   the serving database, the review.
+
+Each run is a single run over its range of months (what a single-run backfill from the UI
+does), so Dagster records every month of every feed as materialized, each check's result per
+month, and the dbt models, the serving database and the review once. A failed run stops the
+build: what follows would publish data its checks refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
+
+from orchestration.ingest.assets import (
+    DAILY_TABLES,
+    MONTHLY_TABLES,
+    months_with_files,
+    raw_key,
+)
+from orchestration.partitions import PARTITION_TAG, month_key, range_tags
+
+Progress = Callable[[str], None]
+
+
+def print_progress(line: str) -> None:
+    """Progress on the process's real standard output: while a run executes, sys.stdout is
+    redirected to keep dbt's console output back (see execute)."""
+    stream = sys.__stdout__ or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
+# Dagster's console logger speaks up for errors only: the build prints its own progress
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+STEP_EVENTS = {
+    DagsterEventType.STEP_START,
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.STEP_SKIPPED,
+    DagsterEventType.ASSET_CHECK_EVALUATION,
+}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    label: str
+    selection: tuple[AssetKey, ...]
+    first_month: str
+    last_month: str
+    trigger: str = "build"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        if self.first_month == self.last_month:
+            partition = {PARTITION_TAG: self.first_month}
+        else:
+            partition = range_tags(self.first_month, self.last_month)
+        return {**partition, "warehouse/trigger": self.trigger}
+
+
+def plan_full_build(raw_dir: Path, graph) -> list[PlannedRun]:
+    """The runs of a full build over what `raw_dir` holds (see the module docstring)."""
+    runs = []
+    monthly = {table: months_with_files(raw_dir, table) for table in MONTHLY_TABLES}
+    for table, months in monthly.items():
+        if months:
+            runs.append(PlannedRun(f"{table} workbooks", (raw_key(table),), months[0], months[-1]))
+    daily_months = sorted({m for table in DAILY_TABLES for m in months_with_files(raw_dir, table)})
+    if daily_months:
+        rest = AssetSelection.all() - AssetSelection.assets(*(raw_key(t) for t in MONTHLY_TABLES))
+        runs.append(
+            PlannedRun(
+                "daily feeds, reference snapshots and everything downstream",
+                tuple(sorted(rest.resolve(graph))),
+                daily_months[0],
+                daily_months[-1],
+            )
+        )
+    return runs
+
+
+def full_refresh_config(planned: PlannedRun) -> dict | None:
+    """Run config asking the dbt step to rebuild every model, if the run holds dbt models."""
+    from orchestration.dbt.assets import dbt_models
+
+    if not set(planned.selection) & set(dbt_models.keys):
+        return None
+    return {"ops": {dbt_models.op.name: {"config": {"full_refresh": True}}}}
+
+
+def run_for_day(graph, day: str) -> PlannedRun:
+    """What the 06:00 schedule launches for business day `day` (orchestration.automation)."""
+    from orchestration.automation.refresh import daily_selection
+
+    month = month_key(date.fromisoformat(day))
+    selection = tuple(daily_selection(graph))
+    return PlannedRun(f"daily refresh of {day}", selection, month, month, "daily schedule")
+
+
+class RunProgress:
+    """Prints a run's steps as they finish, from the instance's event log (polled)."""
+
+    def __init__(self, instance: DagsterInstance, run_id: str, progress: Progress) -> None:
+        self.instance, self.run_id, self.progress = instance, run_id, progress
+        self.started: dict[str, float] = {}
+        self.cursor: str | None = None
+        self.failed_checks: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> RunProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._read()  # what happened after the last poll
+
+    def _poll(self) -> None:
+        while not self._stop.wait(1.0):
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            records = self.instance.get_records_for_run(
+                self.run_id, cursor=self.cursor, of_type=STEP_EVENTS
+            )
+        except Exception:  # the run is not in storage yet
+            return
+        self.cursor = records.cursor
+        for record in records.records:
+            self._show(record.event_log_entry)
+
+    def _show(self, entry) -> None:
+        event = entry.dagster_event
+        step = event.step_key or ""
+        if event.event_type == DagsterEventType.STEP_START:
+            self.started[step] = entry.timestamp
+        elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                where = f" [{evaluation.partition}]" if evaluation.partition else ""
+                line = (
+                    f"check failed: {evaluation.asset_key.to_user_string()}{where} / "
+                    f"{evaluation.check_name} ({evaluation.severity.value})"
+                )
+                self.failed_checks.append(line)
+        elif step and not _is_check_step(step):
+            seconds = entry.timestamp - self.started.get(step, entry.timestamp)
+            verb = {
+                DagsterEventType.STEP_SUCCESS: "done",
+                DagsterEventType.STEP_FAILURE: "FAILED",
+                DagsterEventType.STEP_SKIPPED: "skipped",
+            }[event.event_type]
+            self.progress(f"      {step}: {verb} in {seconds:.1f} s")
+
+
+def _is_check_step(step_key: str) -> bool:
+    """GX checks run as steps of their own; they are reported by their evaluations."""
+    return "_gx_" in step_key
+
+
+def failure_messages(result) -> list[str]:
+    """The errors of a failed run's steps, one line each (cut to stay readable)."""
+    lines = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
+        if error is not None:
+            cause = error.cause or error
+            while cause.cause is not None:
+                cause = cause.cause
+            lines.append(f"{event.step_key or 'run'}: {cause.message.strip()[:2000]}")
+    return lines
+
+
+def execute(
+    defs,
+    planned: PlannedRun,
+    instance: DagsterInstance,
+    progress: Progress,
+    run_config: dict | None = None,
+) -> tuple[bool, str]:
+    """One planned run of the refresh job, in this process; (success, run id)."""
+    from orchestration.automation.refresh import REFRESH_JOB
+
+    run_id = str(uuid.uuid4())
+    job = defs.get_job_def(REFRESH_JOB)
+    # dbt's console output (and GX's prints) are kept back and shown only if the run fails
+    with (
+        contextlib.redirect_stdout(io.StringIO()) as captured,
+        RunProgress(instance, run_id, progress) as watch,
+    ):
+        result = job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            asset_selection=list(planned.selection),
+            run_config={**QUIET_LOGS, **(run_config or {})},
+            raise_on_error=False,
+            tags=planned.tags,
+        )
+    for line in _summarize_checks(watch.failed_checks):
+        progress(f"      {line}")
+    if not result.success:
+        progress("\n".join(captured.getvalue().splitlines()[-80:]))
+        for line in failure_messages(result):
+            progress(f"      {line}")
+    return result.success, run_id
+
+
+def _summarize_checks(lines: Sequence[str], limit: int = 12) -> list[str]:
+    """Failed checks, the first `limit` of them and a count of the rest."""
+    shown = list(lines[:limit])
+    if len(lines) > limit:
+        shown.append(f"... and {len(lines) - limit} more failed check evaluations")
+    return shown
+
+
+def build_warehouse(
+    raw_dir: Path,
+    progress: Progress = print_progress,
+    instance: DagsterInstance | None = None,
+    full_refresh: bool = False,
+) -> bool:
+    """Every planned run of a full build, in order; False at the first that fails.
+    `full_refresh`: dbt rebuilds every model from scratch (launchpad config of the dbt step)."""
+    from orchestration.definitions import defs
+    from orchestration.instance import get_instance
+
+    instance = instance or get_instance()
+    planned_runs = plan_full_build(raw_dir, defs.resolve_asset_graph())
+    if not planned_runs:
+        progress(f"No feed file under {raw_dir}: nothing to build")
+        return False
+    for number, planned in enumerate(planned_runs, start=1):
+        progress(
+            f"[{number}/{len(planned_runs)}] {planned.label}, "
+            f"{planned.first_month[:7]}..{planned.last_month[:7]}: "
+            f"{len(planned.selection)} assets ..."
+        )
+        started = time.perf_counter()
+        config = full_refresh_config(planned) if full_refresh else None
+        ok, run_id = execute(defs, planned, instance, progress, config)
+        elapsed = time.perf_counter() - started
+        progress(f"      {'done' if ok else 'FAILED'} in {elapsed:.1f} s (run {run_id})")
+        if not ok:
+            return False
+    return True
