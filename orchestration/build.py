@@ -3,11 +3,11 @@
 A full build is not a second graph: it is runs of the code location's `warehouse_refresh` job
 (the job the schedule and the sensor launch), over the months the raw feeds hold:
 
-1. the monthly distributor workbooks, over the months delivered (a workbook arrives after its
-   month: the month in progress has none yet, and is not built empty);
-2. the daily feeds over the months delivered, with the reference snapshots and everything
-   downstream: dbt (a full build the first time, orchestration.dbt.window), the GX checks,
-   the serving database, the review.
+1. the reference snapshots and the monthly distributor workbooks, over the months delivered (a
+   workbook arrives after its month: the month in progress has none yet, and is not built
+   empty; its checks look distributors and SKUs up in the snapshots);
+2. the daily feeds over the months delivered, with everything downstream: dbt (a full build
+   the first time, orchestration.dbt.window), the GX checks, the serving database, the review.
 
 Each run is a single run over its range of months (what a single-run backfill from the UI
 does), so Dagster records every month of every feed as materialized, each check's result per
@@ -33,6 +33,7 @@ from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
 from orchestration.ingest.assets import (
     DAILY_TABLES,
     MONTHLY_TABLES,
+    REFERENCE_TABLES,
     months_with_files,
     raw_key,
 )
@@ -79,17 +80,28 @@ class PlannedRun:
 
 def plan_full_build(raw_dir: Path, graph) -> list[PlannedRun]:
     """The runs of a full build over what `raw_dir` holds (see the module docstring)."""
-    runs = []
+    reference = [raw_key(table) for table in REFERENCE_TABLES]
     monthly = {table: months_with_files(raw_dir, table) for table in MONTHLY_TABLES}
-    for table, months in monthly.items():
-        if months:
-            runs.append(PlannedRun(f"{table} workbooks", (raw_key(table),), months[0], months[-1]))
+    runs = [
+        # the reference snapshots first: the workbooks' checks look their keys up in them
+        PlannedRun(
+            f"{table} workbooks and reference snapshots",
+            (*reference, raw_key(table)),
+            months[0],
+            months[-1],
+        )
+        for table, months in monthly.items()
+        if months
+    ]
     daily_months = sorted({m for table in DAILY_TABLES for m in months_with_files(raw_dir, table)})
     if daily_months:
-        rest = AssetSelection.all() - AssetSelection.assets(*(raw_key(t) for t in MONTHLY_TABLES))
+        loaded = [key for run in runs for key in run.selection]
+        rest = AssetSelection.all() - AssetSelection.assets(
+            *loaded, *(raw_key(t) for t in MONTHLY_TABLES)
+        )
         runs.append(
             PlannedRun(
-                "daily feeds, reference snapshots and everything downstream",
+                "daily feeds and everything downstream",
                 tuple(sorted(rest.resolve(graph))),
                 daily_months[0],
                 daily_months[-1],

@@ -306,7 +306,7 @@ def test_rerunning_changes_no_mart(built: BuiltWarehouse) -> None:
     assert _mart_checksums(built.serving_db) == before
 
 
-def test_dagster_records_every_month_the_feeds_hold(built: BuiltWarehouse) -> None:
+def test_dagster_records_every_month_the_feeds_hold(built: BuiltWarehouse, monkeypatch) -> None:
     """The build went through the code location's refresh job: Dagster's records say which
     months are materialized. The monthly workbooks: exactly the months delivered. The daily
     feeds: every month the daily files hold (a marketplace that opened later has its earlier
@@ -323,7 +323,8 @@ def test_dagster_records_every_month_the_feeds_hold(built: BuiltWarehouse) -> No
 
     daily_months = sorted({m for t in DAILY_TABLES for m in months_with_files(built.raw_dir, t)})
     assert daily_months == ["2023-12-01", "2024-01-01", "2024-02-01"]
-    with DagsterInstance.from_config(built.env["DAGSTER_HOME"]) as instance:
+    monkeypatch.setenv("DAGSTER_HOME", built.env["DAGSTER_HOME"])
+    with DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert runs and {run.job_name for run in runs} == {REFRESH_JOB}
         for table in MONTHLY_TABLES:

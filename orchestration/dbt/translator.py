@@ -8,11 +8,15 @@ graph from the raw files to the marts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster import AssetKey
+from dagster import AssetCheckSpec, AssetKey, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+
+if TYPE_CHECKING:
+    from dagster_dbt import DbtProject
 
 LAYERS = ("staging", "intermediate", "marts")
 
@@ -38,3 +42,44 @@ class WarehouseTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return layer_of(dbt_resource_props) or super().get_group_name(dbt_resource_props)
+
+    def get_asset_check_spec(
+        self,
+        asset_spec: AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> AssetCheckSpec | None:
+        """dagster-dbt's check for a dbt test, with a description in the UI for every test:
+        the test's own (yml `description` or `meta.description`), else one written from what it
+        tests (a generic test) or the comment that opens its SQL (a singular test)."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=test_description(manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            blocking=spec.blocking,
+            metadata=spec.metadata,
+            automation_condition=spec.automation_condition,
+        )
+
+
+def test_description(node: Mapping[str, Any]) -> str:
+    """What a dbt test checks, in one sentence (for tests whose yml gives no description)."""
+    if node.get("description"):
+        return node["description"]
+    metadata = node.get("test_metadata")
+    if metadata:
+        kwargs = {k: v for k, v in metadata.get("kwargs", {}).items() if k != "model"}
+        column = kwargs.pop("column_name", None)
+        where = f" of column {column}" if column else ""
+        details = ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
+        return f"dbt test {metadata['name']}{where}" + (f" ({details})" if details else "")
+    comment = re.match(r"\s*((?:--[^\n]*\n)+)", node.get("raw_code") or "")
+    if comment:
+        lines = [line.strip().removeprefix("--").strip() for line in comment.group(1).splitlines()]
+        return " ".join(line for line in lines if line)
+    return f"dbt singular test {node['name']}"
