@@ -1,11 +1,11 @@
 """How dbt nodes appear in Dagster: keyed and grouped by layer, with kinds.
 
 A model under models/<layer>/ gets the key [<layer>, <model>] and the group <layer>; seeds go
-to the group `seeds`. Sources keep dagster-dbt's default key [<source>, <table>], which for
-source `raw` is exactly the key of the ingestion asset that loads the table: one lineage
-graph from the raw files to the marts. The one edge between partitions definitions of
-different grain (the monthly distributor source -> its daily staging view) gets an explicit
-TimeWindowPartitionMapping.
+to the group `seeds`. Sources (one per source system, all in schema `raw`) take the key set in
+their meta.dagster.asset_key, ["raw", <table>]: exactly the key of the ingestion asset that
+loads the table, one lineage graph from the raw files to the marts. The one edge between
+partitions definitions of different grain (the monthly distributor source -> its daily staging
+view) gets an explicit TimeWindowPartitionMapping.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ with
 -- and the window's filter could no longer prune the scans of it)
 source as {{ inlined() }} (
 
-    select * from {{ source('raw', 'distributor_sell_in') }}
+    select * from {{ source('distributor', 'distributor_sell_in') }}
 
 ),
 

@@ -4,7 +4,7 @@ with
 
 source as {{ inlined() }} (
 
-    select * from {{ source('raw', 'online_refunds') }}
+    select * from {{ source('online', 'online_refunds') }}
 
 ),
 

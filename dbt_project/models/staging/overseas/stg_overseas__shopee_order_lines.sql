@@ -5,7 +5,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'shopee_orders') }}
+    select * from {{ source('overseas', 'shopee_orders') }}
 
 ),
 

@@ -5,7 +5,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'targets') }}
+    select * from {{ source('reference', 'targets') }}
 
 ),
 

@@ -5,7 +5,7 @@ with
 
 source as {{ inlined() }} (
 
-    select * from {{ source('raw', 'store_pos_lines') }}
+    select * from {{ source('store', 'store_pos_lines') }}
 
 ),
 
