@@ -1,6 +1,6 @@
 """The annual review's 18 headline figures, read back from the marts.
 
-Expected values are the review's (shared/spec/domain.md), not computed by this code; amounts
+Expected values are the review's (docs/business.md), not computed by this code; amounts
 scale with the generator's --scale. `warehouse figures` prints the comparison, the end-to-end
 test asserts it.
 """

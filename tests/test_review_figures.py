@@ -1,7 +1,7 @@
 """The demo (scale 1, 2022-2025, seed 7) reproduces the review's 18 headline figures.
 
 The expected values are the review's, written down in orchestration/figures.py from
-shared/spec/domain.md; this builds the full demo with the real CLI and reads them back from
+docs/business.md; this builds the full demo with the real CLI and reads them back from
 the published serving database.
 """
 

@@ -4,7 +4,10 @@ with
 
 allocated as (
 
-    select rebate_id, max(rebate_amount) as rebate_amount, sum(rebates) as allocated
+    select
+        rebate_id,
+        max(rebate_amount) as rebate_amount,
+        sum(rebates) as allocated
     from {{ ref('int_distributor_rebates_allocated') }}
     group by rebate_id
 
@@ -12,11 +15,15 @@ allocated as (
 
 expected as (
 
-    select sales_line_id as rebate_id, rebates as rebate_amount
+    select
+        sales_line_id as rebate_id,
+        rebates as rebate_amount
     from {{ ref('int_distributor_sales_lines') }}
     where line_type = 'rebate' and reject_reason is null
     union all
-    select 'distributor-extra-rebate-' || distributor_month_id, extra_rebate
+    select
+        'distributor-extra-rebate-' || distributor_month_id as rebate_id,
+        extra_rebate as rebate_amount
     from {{ ref('int_distributor_rebates_computed') }}
     where extra_rebate <> 0
 

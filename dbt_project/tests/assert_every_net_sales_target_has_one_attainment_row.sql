@@ -14,10 +14,15 @@ where targets.metric = 'net_sales'
 group by targets.target_id
 having count(attainment.period_start) <> 1
 union all
-select 'extra rows', count(*) - (
-    select count(*) from {{ ref('stg_reference__targets') }} where metric = 'net_sales'
-)
+select
+    'extra rows' as target_id,
+    count(*) - (
+        select count(*) from {{ ref('stg_reference__targets') }} as net_sales_targets
+        where net_sales_targets.metric = 'net_sales'
+    ) as attainment_rows
 from {{ ref('target_attainment') }}
-having count(*) <> (
-    select count(*) from {{ ref('stg_reference__targets') }} where metric = 'net_sales'
-)
+having
+    count(*) <> (
+        select count(*) from {{ ref('stg_reference__targets') }} as net_sales_targets
+        where net_sales_targets.metric = 'net_sales'
+    )

@@ -9,5 +9,6 @@ select
     rebates,
     net_sales
 from {{ ref('int_sales_lines_unioned') }}
-where {{ rebuilt_sales_lines() }}
+where
+    {{ rebuilt_sales_lines() }}
     and net_sales <> gross_sales - discounts - returns - rebates

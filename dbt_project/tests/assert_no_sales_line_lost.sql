@@ -16,27 +16,47 @@ counts as (
     {% for staged, staged_date, prepared in pairs %}
     select
         '{{ prepared }}' as model_name,
-        (select count(*) from {{ ref(staged) }}
-         where {{ business_date_window(staged_date) }}) as staged_rows,
-        (select count(*) from {{ ref(prepared) }} where {{ in_window }}) as prepared_rows
+        (
+            select count(*) from {{ ref(staged) }}
+            where {{ business_date_window(staged_date) }}
+        ) as staged_rows,
+        (
+            select count(*) from {{ ref(prepared) }}
+            where {{ in_window }}
+        ) as prepared_rows
     union all
     {% endfor %}
     select
         'int_overseas_sales_lines' as model_name,
-        (select count(*) from {{ ref('stg_overseas__shopee_order_lines') }} where {{ in_window }})
-            + (select count(*) from {{ ref('stg_overseas__lazada_order_items') }}
-               where {{ in_window }}) as staged_rows,
-        (select count(*) from {{ ref('int_overseas_sales_lines') }} where {{ in_window }})
-            as prepared_rows
+        (
+            select count(*) from {{ ref('stg_overseas__shopee_order_lines') }}
+            where {{ in_window }}
+        )
+        + (
+            select count(*) from {{ ref('stg_overseas__lazada_order_items') }}
+            where {{ in_window }}
+        ) as staged_rows,
+        (
+            select count(*) from {{ ref('int_overseas_sales_lines') }}
+            where {{ in_window }}
+        ) as prepared_rows
     union all
     select
         'int_sales_lines_checked' as model_name,
-        (select count(*) from {{ ref('int_sales_lines_checked') }} where {{ in_window }})
-            as staged_rows,
-        (select count(*) from {{ ref('int_sales_lines_unioned') }} where {{ in_window }})
-            + (select count(*) from {{ ref('int_sales_lines_rejected') }} where {{ in_window }})
-            as prepared_rows
+        (
+            select count(*) from {{ ref('int_sales_lines_checked') }}
+            where {{ in_window }}
+        ) as staged_rows,
+        (
+            select count(*) from {{ ref('int_sales_lines_unioned') }}
+            where {{ in_window }}
+        )
+        + (
+            select count(*) from {{ ref('int_sales_lines_rejected') }}
+            where {{ in_window }}
+        ) as prepared_rows
 
 )
 
-select * from counts where staged_rows <> prepared_rows
+select * from counts
+where staged_rows <> prepared_rows

@@ -8,4 +8,4 @@ from {{ ref('stg_reference__products') }} as a
 inner join {{ ref('stg_reference__products') }} as b
     on a.sku = b.sku
     and a.valid_from < b.valid_from
-    and b.valid_from <= a.valid_until
+    and a.valid_until >= b.valid_from

@@ -12,7 +12,9 @@ coverage as (
 by_region as (
 
     select
-        period_type, period_start, city_tier,
+        period_type,
+        period_start,
+        city_tier,
         sum(cities_total) as cities_total,
         sum(cities_covered) as cities_covered
     from coverage
@@ -24,7 +26,9 @@ by_region as (
 by_tier as (
 
     select
-        period_type, period_start, region,
+        period_type,
+        period_start,
+        region,
         sum(cities_total) as cities_total,
         sum(cities_covered) as cities_covered
     from coverage
@@ -36,7 +40,9 @@ by_tier as (
 shares as (
 
     select
-        period_type, period_start, city_tier,
+        period_type,
+        period_start,
+        city_tier,
         sum(share_of_store_sales) as share_sum
     from coverage
     where region <> 'all'
@@ -45,26 +51,39 @@ shares as (
 
 )
 
-select 'region_rollup' as check_name, coverage.period_type, coverage.period_start
+select
+    'region_rollup' as check_name,
+    coverage.period_type,
+    coverage.period_start
 from coverage
 inner join by_region
     on coverage.period_type = by_region.period_type
     and coverage.period_start = by_region.period_start
     and coverage.city_tier = by_region.city_tier
 where coverage.region = 'all'
-    and (coverage.cities_total <> by_region.cities_total
-        or coverage.cities_covered <> by_region.cities_covered)
+    and (
+        coverage.cities_total <> by_region.cities_total
+        or coverage.cities_covered <> by_region.cities_covered
+    )
 union all
-select 'tier_rollup', coverage.period_type, coverage.period_start
+select
+    'tier_rollup' as check_name,
+    coverage.period_type,
+    coverage.period_start
 from coverage
 inner join by_tier
     on coverage.period_type = by_tier.period_type
     and coverage.period_start = by_tier.period_start
     and coverage.region = by_tier.region
 where coverage.city_tier = 'all'
-    and (coverage.cities_total <> by_tier.cities_total
-        or coverage.cities_covered <> by_tier.cities_covered)
+    and (
+        coverage.cities_total <> by_tier.cities_total
+        or coverage.cities_covered <> by_tier.cities_covered
+    )
 union all
-select 'store_share_sum', period_type, period_start
+select
+    'store_share_sum' as check_name,
+    period_type,
+    period_start
 from shares
 where abs(share_sum - 1) > 0.0001

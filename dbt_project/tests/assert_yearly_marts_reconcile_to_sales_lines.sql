@@ -8,7 +8,9 @@ with
 
 lines as (
 
-    select month, sum(net_sales) as net_sales
+    select
+        month,
+        sum(net_sales) as net_sales
     from {{ ref('int_sales_lines_unioned') }}
     where {{ rebuilt_months('business_date') }}
     group by month
@@ -17,7 +19,9 @@ lines as (
 
 months as (
 
-    select period_start as month, net_sales
+    select
+        period_start as month,
+        net_sales
     from {{ ref('product_line_performance') }}
     where period_type = 'month' and product_line = 'all'
 
@@ -25,7 +29,9 @@ months as (
 
 years as (
 
-    select {{ year_start('month') }} as year_start, sum(net_sales) as net_sales
+    select
+        {{ year_start('month') }} as year_start,
+        sum(net_sales) as net_sales
     from months
     group by {{ year_start('month') }}
 
@@ -33,7 +39,9 @@ years as (
 
 coverage as (
 
-    select period_start as year_start, net_sales
+    select
+        period_start as year_start,
+        net_sales
     from {{ ref('regional_coverage') }}
     where period_type = 'year' and region = 'all' and city_tier = 'all'
 
@@ -41,7 +49,9 @@ coverage as (
 
 product_lines as (
 
-    select period_start as year_start, net_sales
+    select
+        period_start as year_start,
+        net_sales
     from {{ ref('product_line_performance') }}
     where period_type = 'year' and product_line = 'all'
 
@@ -65,12 +75,20 @@ where lines.net_sales is null
     or rebuilt_months.net_sales is null
     or rebuilt_months.net_sales <> lines.net_sales
 union all
-select 'regional_coverage', years.year_start, years.net_sales, coverage.net_sales
+select
+    'regional_coverage' as mart,
+    years.year_start as period_start,
+    years.net_sales,
+    coverage.net_sales as mart_net_sales
 from years
 left join coverage on years.year_start = coverage.year_start
 where coverage.net_sales is null or coverage.net_sales <> years.net_sales
 union all
-select 'product_line_performance', years.year_start, years.net_sales, product_lines.net_sales
+select
+    'product_line_performance' as mart,
+    years.year_start as period_start,
+    years.net_sales,
+    product_lines.net_sales as mart_net_sales
 from years
 left join product_lines on years.year_start = product_lines.year_start
 where product_lines.net_sales is null or product_lines.net_sales <> years.net_sales

@@ -1,9 +1,9 @@
 """How dbt nodes appear in Dagster: keyed and grouped by layer, with kinds.
 
 A model under models/<layer>/ gets the key [<layer>, <model>] and the group <layer>; seeds go
-to the group `seeds`. Sources keep dagster-dbt's default key [<source>, <table>], which for
-source `raw` is exactly the key of the ingestion asset that loads the table: one lineage
-graph from the raw files to the marts.
+to the group `seeds`. Sources (one per source system, all in schema `raw`) take the key set in
+their meta.dagster.asset_key, ["raw", <table>]: exactly the key of the ingestion asset that
+loads the table, one lineage graph from the raw files to the marts.
 """
 
 from __future__ import annotations

@@ -59,17 +59,29 @@ with_prior_year as (
     from with_shares
     left join monthly as prior_year
         on prior_year.month = {{ prior_year('with_shares.month') }}
-        and prior_year.channel_group = with_shares.channel_group
-        and prior_year.channel = with_shares.channel
+        and with_shares.channel_group = prior_year.channel_group
+        and with_shares.channel = prior_year.channel
+
+),
+
+with_names as (
+
+    select
+        with_prior_year.*,
+        channels.channel_group_name_zh,
+        channels.channel_name_zh
+    from with_prior_year
+    left join channels
+        on with_prior_year.channel = channels.channel
 
 )
 
 select
-    with_prior_year.month,
-    with_prior_year.channel_group,
-    channels.channel_group_name_zh,
-    with_prior_year.channel,
-    channels.channel_name_zh,
+    month,
+    channel_group,
+    channel_group_name_zh,
+    channel,
+    channel_name_zh,
     cast(gross_sales as decimal(18, 2)) as gross_sales,
     cast(discounts as decimal(18, 2)) as discounts,
     cast(returns as decimal(18, 2)) as returns,
@@ -89,15 +101,13 @@ select
     {{ safe_ratio('gross_sales - prior_year_gross_sales', 'prior_year_gross_sales') }}
         as gross_sales_yoy_growth_rate,
     case
-        when with_prior_year.channel_group = 'store' then cast(active_stores as bigint)
+        when channel_group = 'store' then cast(active_stores as bigint)
     end as active_stores,
     case
-        when with_prior_year.channel_group = 'store' and active_stores > 0
+        when channel_group = 'store' and active_stores > 0
             then {{ money('gross_sales / active_stores') }}
     end as sales_per_store_month,
     case
-        when with_prior_year.channel_group = 'distributor' then cast(active_distributors as bigint)
+        when channel_group = 'distributor' then cast(active_distributors as bigint)
     end as active_distributors
-from with_prior_year
-left join channels
-    on with_prior_year.channel = channels.channel
+from with_names

@@ -43,15 +43,24 @@ periodised as (
 aggregated as (
 
     select
-        period_type, period_start, product_line,
-        sum(gross_sales) as gross_sales, sum(net_sales) as net_sales,
-        sum(cogs) as cogs, sum(net_units) as units
+        period_type,
+        period_start,
+        product_line,
+        sum(gross_sales) as gross_sales,
+        sum(net_sales) as net_sales,
+        sum(cogs) as cogs,
+        sum(net_units) as units
     from periodised
     group by period_type, period_start, product_line
     union all
     select
-        period_type, period_start, 'all' as product_line,
-        sum(gross_sales), sum(net_sales), sum(cogs), sum(net_units)
+        period_type,
+        period_start,
+        'all' as product_line,
+        sum(gross_sales) as gross_sales,
+        sum(net_sales) as net_sales,
+        sum(cogs) as cogs,
+        sum(net_units) as units
     from periodised
     group by period_type, period_start
 
@@ -89,6 +98,6 @@ select
 from with_totals
 left join product_lines on with_totals.product_line = product_lines.product_line
 left join with_totals as prior_year
-    on prior_year.period_type = with_totals.period_type
+    on with_totals.period_type = prior_year.period_type
     and prior_year.period_start = {{ prior_year('with_totals.period_start') }}
-    and prior_year.product_line = with_totals.product_line
+    and with_totals.product_line = prior_year.product_line

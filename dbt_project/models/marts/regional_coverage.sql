@@ -62,19 +62,25 @@ targets as (
 
 bounds as (
 
-    select min(first_business_date) as first_date, max(last_business_date) as last_date
+    select
+        min(first_business_date) as first_date,
+        max(last_business_date) as last_date
     from location_months
 
 ),
 
 periods as (
 
-    select distinct 'quarter' as period_type, dim_date.quarter_start as period_start
+    select distinct
+        'quarter' as period_type,
+        dim_date.quarter_start as period_start
     from {{ ref('dim_date') }} as dim_date
     cross join bounds
     where dim_date.date_day between bounds.first_date and bounds.last_date
     union all
-    select distinct 'year' as period_type, dim_date.year_start as period_start
+    select distinct
+        'year' as period_type,
+        dim_date.year_start as period_start
     from {{ ref('dim_date') }} as dim_date
     cross join bounds
     where dim_date.date_day between bounds.first_date and bounds.last_date
@@ -94,19 +100,28 @@ periods_bounded as (
 scaffold as (
 
     -- mainland regions x tiers, plus their 'all' tier
-    select periods_bounded.*, regions.region, cast(tiers.city_tier as {{ dbt.type_string() }}) as city_tier
+    select
+        periods_bounded.*,
+        regions.region,
+        cast(tiers.city_tier as {{ dbt.type_string() }}) as city_tier
     from periods_bounded
     cross join regions
     cross join tiers
     where regions.region_group = 'domestic'
     union all
-    select periods_bounded.*, regions.region, 'all' as city_tier
+    select
+        periods_bounded.*,
+        regions.region,
+        'all' as city_tier
     from periods_bounded
     cross join regions
     where regions.region_group = 'domestic'
     union all
     -- overseas countries, from the period they launched
-    select periods_bounded.*, regions.region, 'all' as city_tier
+    select
+        periods_bounded.*,
+        regions.region,
+        'all' as city_tier
     from periods_bounded
     cross join regions
     inner join countries on regions.region = countries.country
@@ -114,11 +129,17 @@ scaffold as (
         and periods_bounded.period_end >= cast(countries.launched_on as date)
     union all
     -- the whole company per tier and overall
-    select periods_bounded.*, 'all' as region, cast(tiers.city_tier as {{ dbt.type_string() }}) as city_tier
+    select
+        periods_bounded.*,
+        'all' as region,
+        cast(tiers.city_tier as {{ dbt.type_string() }}) as city_tier
     from periods_bounded
     cross join tiers
     union all
-    select periods_bounded.*, 'all' as region, 'all' as city_tier
+    select
+        periods_bounded.*,
+        'all' as region,
+        'all' as city_tier
     from periods_bounded
 
 ),
@@ -147,8 +168,11 @@ sales as (
         sum(case when channel_group = 'store' then net_sales else 0 end) as store_net_sales,
         count(distinct case when channel_group = 'store' and line_type = 'sale' then store_id end)
             as active_stores,
-        count(distinct case when channel_group = 'distributor' and line_type = 'sale' then distributor_id end)
-            as active_distributors
+        count(
+            distinct case
+                when channel_group = 'distributor' and line_type = 'sale' then distributor_id
+            end
+        ) as active_distributors
     from months_in_periods
     where {{ level.where }}
     group by period_type, period_start, {{ level.region }}, {{ level.tier }}
@@ -196,7 +220,12 @@ city_counts as (
         {{ level.region }} as region,
         {{ level.tier }} as city_tier,
         count(*) as cities_total
-    from (select region, cast(city_tier as {{ dbt.type_string() }}) as city_tier from cities) as all_cities
+    from (
+        select
+            region,
+            cast(city_tier as {{ dbt.type_string() }}) as city_tier
+        from cities
+    ) as all_cities
     group by {{ level.region }}, {{ level.tier }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -264,18 +293,31 @@ with_store_totals as (
             over (partition by period_type, period_start, city_tier) as all_regions_store_net_sales
     from joined
 
+),
+
+with_names as (
+
+    select
+        with_store_totals.*,
+        case when with_store_totals.region = 'all' then '全部' else regions.region_name_zh end
+            as region_name_zh,
+        case when with_store_totals.city_tier = 'all' then '全部' else tiers.city_tier_name_zh end
+            as city_tier_name_zh
+    from with_store_totals
+    left join regions on with_store_totals.region = regions.region
+    left join tiers
+        on with_store_totals.city_tier = cast(tiers.city_tier as {{ dbt.type_string() }})
+
 )
 
 select
-    with_store_totals.period_type,
-    with_store_totals.period_start,
-    with_store_totals.period_end,
-    with_store_totals.region,
-    case when with_store_totals.region = 'all' then '全部' else regions.region_name_zh end
-        as region_name_zh,
-    with_store_totals.city_tier,
-    case when with_store_totals.city_tier = 'all' then '全部' else tiers.city_tier_name_zh end
-        as city_tier_name_zh,
+    period_type,
+    period_start,
+    period_end,
+    region,
+    region_name_zh,
+    city_tier,
+    city_tier_name_zh,
     cast(cities_total as bigint) as cities_total,
     cast(cities_covered as bigint) as cities_covered,
     {{ safe_ratio('cities_covered', 'cities_total') }} as coverage_rate,
@@ -289,6 +331,4 @@ select
     cast(net_sales as decimal(18, 2)) as net_sales,
     cast(store_net_sales as decimal(18, 2)) as store_net_sales,
     {{ safe_ratio('store_net_sales', 'all_regions_store_net_sales') }} as share_of_store_sales
-from with_store_totals
-left join regions on with_store_totals.region = regions.region
-left join tiers on with_store_totals.city_tier = cast(tiers.city_tier as {{ dbt.type_string() }})
+from with_names

@@ -117,10 +117,9 @@ actuals as (
         ) as prior_year_actual
     from windows_with_prior
     inner join scoped
-        on {% for dim in dims %}scoped.{{ dim }} = windows_with_prior.{{ dim }}{% if not loop.last %}
-        and {% endif %}{% endfor %}
-        and scoped.business_date between windows_with_prior.prior_start
-            and windows_with_prior.actual_until
+        on {% for dim in dims %}scoped.{{ dim }} = windows_with_prior.{{ dim }}
+        and {% endfor %}scoped.business_date
+        between windows_with_prior.prior_start and windows_with_prior.actual_until
     group by windows_with_prior.target_id
 
 ),
@@ -153,21 +152,30 @@ rated as (
 
 ),
 
+channel_groups as (
+
+    select distinct
+        channel_group,
+        channel_group_name_zh
+    from {{ ref('ref_channels') }}
+
+),
+
 labels as (
 
     select
         rated.*,
         case when rated.region = 'all' then '全部' else regions.region_name_zh end as region_name_zh,
-        case when rated.channel_group = 'all' then '全部' else channel_groups.channel_group_name_zh end
-            as channel_group_name_zh,
+        case
+            when rated.channel_group = 'all' then '全部'
+            else channel_groups.channel_group_name_zh
+        end as channel_group_name_zh,
         case when rated.product_line = 'all' then '全部' else product_lines.product_line_name_zh end
             as product_line_name_zh
     from rated
     left join {{ ref('ref_regions') }} as regions
         on rated.region = regions.region
-    left join (
-        select distinct channel_group, channel_group_name_zh from {{ ref('ref_channels') }}
-    ) as channel_groups
+    left join channel_groups
         on rated.channel_group = channel_groups.channel_group
     left join {{ ref('ref_product_lines') }} as product_lines
         on rated.product_line = product_lines.product_line

@@ -13,13 +13,24 @@ cities as (
 
 city_spellings as (
 
-    select city_code, lower(trim(city_name_zh)) as city_key from cities
+    select
+        city_code,
+        lower(trim(city_name_zh)) as city_key
+    from cities
     union
-    select city_code, lower(trim(city_name_en)) from cities
+    select
+        city_code,
+        lower(trim(city_name_en)) as city_key
+    from cities
     union
-    select city_code, lower(trim(city_code)) from cities
+    select
+        city_code,
+        lower(trim(city_code)) as city_key
+    from cities
     union
-    select city_code, substring(trim(city_name_zh), 1, length(trim(city_name_zh)) - 1)
+    select
+        city_code,
+        substring(trim(city_name_zh), 1, length(trim(city_name_zh)) - 1) as city_key
     from cities
     where trim(city_name_zh) like '%市'
 
@@ -27,14 +38,24 @@ city_spellings as (
 
 province_spellings as (
 
-    select distinct province_code, lower(trim(province_name_zh)) as province_key from cities
+    select distinct
+        province_code,
+        lower(trim(province_name_zh)) as province_key
+    from cities
     union
-    select distinct province_code, lower(trim(province_name_en)) from cities
+    select distinct
+        province_code,
+        lower(trim(province_name_en)) as province_key
+    from cities
     union
-    select distinct province_code, lower(trim(province_code)) from cities
+    select distinct
+        province_code,
+        lower(trim(province_code)) as province_key
+    from cities
     union
-    select distinct province_code,
-        substring(trim(province_name_zh), 1, length(trim(province_name_zh)) - 1)
+    select distinct
+        province_code,
+        substring(trim(province_name_zh), 1, length(trim(province_name_zh)) - 1) as province_key
     from cities
     where trim(province_name_zh) like '%省' or trim(province_name_zh) like '%市'
 

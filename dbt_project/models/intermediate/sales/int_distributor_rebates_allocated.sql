@@ -97,9 +97,16 @@ proportional as (
         goods_lines.weight_rank,
         case
             when goods_lines.goods_source_row is null then rebate_events.rebate_amount
-            when goods_lines.month_invoiced_amount = 0 then
-                case when goods_lines.weight_rank = 1 then rebate_events.rebate_amount else 0 end
-            else {{ money('rebate_events.rebate_amount * goods_lines.invoiced_amount / goods_lines.month_invoiced_amount') }}
+            when goods_lines.month_invoiced_amount = 0
+                then
+                    case
+                        when goods_lines.weight_rank = 1 then rebate_events.rebate_amount
+                        else 0
+                    end
+            else {{ money(
+                'rebate_events.rebate_amount * goods_lines.invoiced_amount'
+                ~ ' / goods_lines.month_invoiced_amount'
+            ) }}
         end as proportional_rebate
     from rebate_events
     left join goods_lines
@@ -159,8 +166,10 @@ select
     cast(1 as decimal(18, 10)) as fx_rate,
     cast(null as {{ dbt.type_string() }}) as order_id,
     distributor_id as customer_id,
-    case when line_type = 'rebate' then 'distributor_sell_in' else 'int_distributor_rebates_computed' end
-        as source_table,
+    case
+        when line_type = 'rebate' then 'distributor_sell_in'
+        else 'int_distributor_rebates_computed'
+    end as source_table,
     _source_file,
     _source_row,
     _loaded_at,

@@ -76,7 +76,8 @@ valued as (
             when joined.order_status = 'cancelled' then 'refund_of_cancelled_order'
             when joined.refund_amount is null or joined.refund_amount < 0
                 or joined.refund_quantity < 0 then 'invalid_refund_amount'
-            when joined.refund_quantity > joined.ordered_quantity then 'refund_exceeds_order_quantity'
+            when joined.refund_quantity > joined.ordered_quantity
+                then 'refund_exceeds_order_quantity'
             when known_skus.sku is null then 'unknown_sku'
             when products.sku is null then 'no_product_cost_on_date'
         end as reject_reason

@@ -56,7 +56,12 @@ grossed as {{ inlined() }} (
 -- column of their input through the sort, and order lines are wide.
 allocation_inputs as (
 
-    select order_line_id, order_id, line_no, line_gross, order_level_discount
+    select
+        order_line_id,
+        order_id,
+        line_no,
+        line_gross,
+        order_level_discount
     from grossed
 
 ),
@@ -77,8 +82,9 @@ proportional as (
     select
         ranked.*,
         case
-            when order_gross = 0 then
-                case when gross_rank = 1 then order_level_discount else {{ money_zero() }} end
+            when order_gross = 0
+                then
+                    case when gross_rank = 1 then order_level_discount else {{ money_zero() }} end
             else {{ money('order_level_discount * line_gross / order_gross') }}
         end as proportional_discount
     from ranked
@@ -93,7 +99,8 @@ allocation as (
             proportional_discount
             + case
                 when gross_rank = 1
-                    then order_level_discount - sum(proportional_discount) over (partition by order_id)
+                    then order_level_discount
+                        - sum(proportional_discount) over (partition by order_id)
                 else 0
             end
             as decimal(18, 2)
@@ -104,7 +111,9 @@ allocation as (
 
 allocated as (
 
-    select grossed.*, allocation.allocated_order_discount
+    select
+        grossed.*,
+        allocation.allocated_order_discount
     from grossed
     inner join allocation on grossed.order_line_id = allocation.order_line_id
 
@@ -170,7 +179,8 @@ select
     cast(promo_discount + allocated_order_discount as decimal(18, 2)) as discounts,
     {{ money_zero() }} as returns,
     {{ money_zero() }} as rebates,
-    {{ net_sales('line_gross', 'promo_discount + allocated_order_discount', 'null', 'null') }} as net_sales,
+    {{ net_sales('line_gross', 'promo_discount + allocated_order_discount', 'null', 'null') }}
+        as net_sales,
     unit_cost,
     {{ money('quantity * unit_cost') }} as cogs,
     'CNY' as currency,

@@ -62,7 +62,8 @@ shopee_local as (
         shopee.order_status as status,
         case
             when shopee.order_status = 'cancelled' then 'cancelled_order'
-            when shopee.order_status not in ('completed', 'return/refund') then 'unknown_order_status'
+            when shopee.order_status not in ('completed', 'return/refund')
+                then 'unknown_order_status'
             when shopee.quantity is null or shopee.quantity <= 0
                 or shopee.returned_quantity > shopee.quantity then 'invalid_quantity_or_price'
         end as status_reject_reason,
@@ -106,7 +107,8 @@ lazada_local as (
         case when item_status = 'returned' then 1 else 0 end as quantity_returned,
         unit_price as gross_local,
         cast(unit_price - paid_price as decimal(18, 2)) as discounts_local,
-        case when item_status = 'returned' then paid_price else {{ money_zero() }} end as returns_local,
+        case when item_status = 'returned' then paid_price else {{ money_zero() }} end
+            as returns_local,
         'lazada_orders' as source_table,
         _source_file,
         _source_row,

@@ -37,10 +37,10 @@ distributor_rebates as (
 
 unioned as (
 
-{% for model_name in channel_models %}
+    {% for model_name in channel_models %}
     select * from {{ model_name }}
     union all
-{% endfor %}
+    {% endfor %}
     select * from distributor_rebates
 
 )

@@ -47,9 +47,12 @@ valued as (
         products.unit_cost,
         case
             when stores.store_id is null then 'unknown_store'
-            when pos_lines.quantity is null or pos_lines.quantity = 0 then 'invalid_quantity_or_price'
-            when pos_lines.quantity > 0 and pos_lines.list_price is null then 'invalid_quantity_or_price'
-            when pos_lines.quantity < 0 and pos_lines.paid_amount is null then 'invalid_quantity_or_price'
+            when pos_lines.quantity is null or pos_lines.quantity = 0
+                then 'invalid_quantity_or_price'
+            when pos_lines.quantity > 0 and pos_lines.list_price is null
+                then 'invalid_quantity_or_price'
+            when pos_lines.quantity < 0 and pos_lines.paid_amount is null
+                then 'invalid_quantity_or_price'
             when known_skus.sku is null then 'unknown_sku'
             when products.sku is null then 'no_product_cost_on_date'
         end as reject_reason

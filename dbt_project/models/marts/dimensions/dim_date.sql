@@ -29,7 +29,9 @@ select
     {{ quarter_start('date_day') }} as quarter_start,
     {{ year_start('date_day') }} as year_start,
     cast(extract(year from date_day) as {{ dbt.type_string() }}) || '-Q'
-        || cast(extract(quarter from date_day) as {{ dbt.type_string() }}) as year_quarter_label,
+    || cast(extract(quarter from date_day) as {{ dbt.type_string() }})
+        as year_quarter_label,
     cast(extract(year from date_day) as {{ dbt.type_string() }}) || '年'
-        || cast(extract(month from date_day) as {{ dbt.type_string() }}) || '月' as month_label_zh
+    || cast(extract(month from date_day) as {{ dbt.type_string() }}) || '月'
+        as month_label_zh
 from days

@@ -50,7 +50,9 @@ city_rows as (
         'Asia/Shanghai' as timezone
     from cities
     left join regions on cities.region = regions.region
-    left join tiers on cast(cities.city_tier as {{ dbt.type_string() }}) = cast(tiers.city_tier as {{ dbt.type_string() }})
+    left join tiers
+        on cast(cities.city_tier as {{ dbt.type_string() }})
+        = cast(tiers.city_tier as {{ dbt.type_string() }})
 
 ),
 

@@ -12,13 +12,15 @@ with
 -- and the window's filter could no longer prune the scans of it)
 source as {{ inlined() }} (
 
-    select * from {{ source('raw', 'distributor_sell_in') }}
+    select * from {{ source('distributor', 'distributor_sell_in') }}
 
 ),
 
 reports_in_window as (
 
-    select distinct distributor_id, report_month
+    select distinct
+        distributor_id,
+        report_month
     from source
     where {{ incremental_window('cast(' ~ q('日期') ~ ' as date)') }}
 
@@ -35,10 +37,11 @@ latest_report as (
         on deliveries.distributor_id = reports_in_window.distributor_id
         and deliveries.report_month = reports_in_window.report_month
     group by deliveries.distributor_id, deliveries.report_month, deliveries._source_file
-    qualify row_number() over (
-        partition by deliveries.distributor_id, deliveries.report_month
-        order by max(deliveries._loaded_at) desc, deliveries._source_file desc
-    ) = 1
+    qualify
+        row_number() over (
+            partition by deliveries.distributor_id, deliveries.report_month
+            order by max(deliveries._loaded_at) desc, deliveries._source_file desc
+        ) = 1
 
 ),
 
@@ -46,7 +49,8 @@ renamed as (
 
     select
         source.distributor_id || '-' || cast(source.report_month as {{ dbt.type_string() }})
-            || '-' || cast(source._source_row as {{ dbt.type_string() }}) as sell_in_line_id,
+        || '-' || cast(source._source_row as {{ dbt.type_string() }})
+            as sell_in_line_id,
         trim(source.distributor_id) as distributor_id,
         cast(source.report_month as date) as report_month,
         cast(source.{{ q('日期') }} as date) as business_date,

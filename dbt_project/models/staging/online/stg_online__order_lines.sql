@@ -4,7 +4,7 @@ with
 
 source as {{ inlined() }} (
 
-    select * from {{ source('raw', 'online_order_lines') }}
+    select * from {{ source('online', 'online_order_lines') }}
 
 ),
 

@@ -4,7 +4,7 @@ with
 
 source as {{ inlined() }} (
 
-    select * from {{ source('raw', 'online_refunds') }}
+    select * from {{ source('online', 'online_refunds') }}
 
 ),
 
@@ -41,7 +41,8 @@ renamed as {{ inlined() }} (
 in_window as {{ inlined() }} (
 
     select * from renamed
-    where {{ incremental_window('refund_date') }} and {{ incremental_instant_window('refunded_at') }}
+    where {{ incremental_window('refund_date') }}
+        and {{ incremental_instant_window('refunded_at') }}
 
 ),
 

@@ -4,7 +4,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'lazada_orders') }}
+    select * from {{ source('overseas', 'lazada_orders') }}
 
 ),
 

@@ -5,14 +5,18 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'shopee_orders') }}
+    select * from {{ source('overseas', 'shopee_orders') }}
 
 ),
 
 renamed as (
 
     select
-        lower(trim(country)) || '-' || {{ q('Order ID') }} || '-' || upper(trim({{ q('SKU Reference No.') }}))
+        lower(trim(country))
+        || '-'
+        || {{ q('Order ID') }}
+        || '-'
+        || upper(trim({{ q('SKU Reference No.') }}))
             as shopee_line_id,
         lower(trim(country)) as country,
         trim({{ q('Order ID') }}) as order_id,
@@ -27,7 +31,8 @@ renamed as (
         cast({{ q('Quantity') }} as {{ dbt.type_int() }}) as quantity,
         cast(coalesce({{ q('Seller Voucher') }}, 0) as decimal(18, 2)) as seller_voucher,
         cast(coalesce({{ q('Shopee Voucher') }}, 0) as decimal(18, 2)) as shopee_voucher,
-        cast(coalesce({{ q('Returned Quantity') }}, 0) as {{ dbt.type_int() }}) as returned_quantity,
+        cast(coalesce({{ q('Returned Quantity') }}, 0) as {{ dbt.type_int() }})
+            as returned_quantity,
         cast(coalesce({{ q('Refund Amount') }}, 0) as decimal(18, 2)) as refund_amount,
         _source_file,
         _source_row,

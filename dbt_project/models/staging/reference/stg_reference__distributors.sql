@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'distributors') }}
+    select * from {{ source('reference', 'distributors') }}
 
 ),
 

@@ -3,7 +3,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'fx_rates') }}
+    select * from {{ source('reference', 'fx_rates') }}
 
 ),
 

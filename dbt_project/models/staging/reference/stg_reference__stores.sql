@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'stores') }}
+    select * from {{ source('reference', 'stores') }}
 
 ),
 

@@ -5,7 +5,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'targets') }}
+    select * from {{ source('reference', 'targets') }}
 
 ),
 
@@ -33,7 +33,7 @@ keyed as (
 
     select
         metric || '|' || period_type || '|' || cast(period_start as {{ dbt.type_string() }})
-            || '|' || region || '|' || channel_group || '|' || product_line || '|' || series
+        || '|' || region || '|' || channel_group || '|' || product_line || '|' || series
             as target_id,
         *
     from renamed

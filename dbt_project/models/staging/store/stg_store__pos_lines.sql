@@ -5,14 +5,18 @@ with
 
 source as {{ inlined() }} (
 
-    select * from {{ source('raw', 'store_pos_lines') }}
+    select * from {{ source('store', 'store_pos_lines') }}
 
 ),
 
 renamed as {{ inlined() }} (
 
     select
-        {{ q('门店编号') }} || '-' || {{ q('小票号') }} || '-' || cast({{ q('行号') }} as {{ dbt.type_string() }})
+        {{ q('门店编号') }}
+        || '-'
+        || {{ q('小票号') }}
+        || '-'
+        || cast({{ q('行号') }} as {{ dbt.type_string() }})
             as pos_line_id,
         cast({{ q('销售日期') }} as date) as business_date,
         trim({{ q('门店编号') }}) as store_id,
