@@ -208,6 +208,7 @@ def test_a_delivered_day_is_rebuilt_alone_and_equals_a_full_rebuild(warehouse):
     assert "dbt window 2024-02-29..2024-02-29" in logs, logs
     commands = [line for line in logs.splitlines() if line.startswith("Running dbt command")]
     assert commands and all("--exclude-resource-type unit_test" in c for c in commands)
+    assert all("--exclude test_type:generic" in c for c in commands)
     # a dbt table reports its row count; a view does not (counting it would run it)
     row_counts = {
         e.asset_key: e.materialization.metadata.get("dagster/row_count")

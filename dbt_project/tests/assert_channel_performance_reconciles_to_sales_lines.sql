@@ -1,6 +1,8 @@
 -- Reconciliation: every amount of channel_performance adds up to the unified sales lines, per
 -- month and channel group (no line lost or double-counted by the mart). In a build over a
 -- business-date window, the months it rebuilt (macro rebuilt_months), not the whole history.
+-- Reads several models; shown in Dagster as a check of channel_performance.
+{{ config(meta={'dagster': {'ref': {'name': 'channel_performance'}}}) }}
 with
 
 mart as (

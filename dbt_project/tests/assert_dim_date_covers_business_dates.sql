@@ -1,6 +1,8 @@
 -- Every business date of a sales line is a day of dim_date (the calendar BI tools join on).
 -- Lives with the marts (not on the intermediate model) so that it runs once dim_date is built.
 -- In a build over a business-date window, the dates of the months it rebuilt (rebuilt_months).
+-- Reads several models; shown in Dagster as a check of dim_date.
+{{ config(meta={'dagster': {'ref': {'name': 'dim_date'}}}) }}
 with
 
 lines as (

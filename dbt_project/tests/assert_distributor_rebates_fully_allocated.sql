@@ -1,5 +1,7 @@
 -- The allocation of rebates to goods lines neither creates nor loses a cent: per rebate, the
 -- allocated rows add up to the rebate line (or the computed extra rebate).
+-- Reads several models; shown in Dagster as a check of int_distributor_rebates_allocated.
+{{ config(meta={'dagster': {'ref': {'name': 'int_distributor_rebates_allocated'}}}) }}
 with
 
 allocated as (

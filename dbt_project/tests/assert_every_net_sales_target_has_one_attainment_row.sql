@@ -1,4 +1,6 @@
 -- target_attainment has exactly one row per net_sales target of finance (and no other rows).
+-- Reads several models; shown in Dagster as a check of target_attainment.
+{{ config(meta={'dagster': {'ref': {'name': 'target_attainment'}}}) }}
 select
     targets.target_id,
     count(attainment.period_start) as attainment_rows

@@ -2,6 +2,8 @@
 -- int_sales_lines_unioned or in int_sales_lines_rejected (the checked union is split
 -- exactly in two, and each channel model keeps one row per staged row). Within the run's
 -- business-date window when there is one (a one-day refresh counts one day, not the history).
+-- Reads several models; shown in Dagster as a check of int_sales_lines_checked.
+{{ config(meta={'dagster': {'ref': {'name': 'int_sales_lines_checked'}}}) }}
 {%- set pairs = [
     ('stg_online__order_lines', 'order_date', 'int_online_sales_lines'),
     ('stg_online__refunds', 'refund_date', 'int_online_refund_lines'),

@@ -4,6 +4,8 @@
 -- lines of the months it rebuilt only (macro rebuilt_months; every month without a window):
 -- the monthly 'all' rows of product_line_performance equal the sales lines of their month,
 -- and each yearly row equals the sum of its year's monthly rows (marts only: a few rows).
+-- Reads several models; shown in Dagster as a check of product_line_performance.
+{{ config(meta={'dagster': {'ref': {'name': 'product_line_performance'}}}) }}
 with
 
 lines as (

@@ -78,7 +78,8 @@ def test_description(node: Mapping[str, Any]) -> str:
         where = f" of column {column}" if column else ""
         details = ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
         return f"dbt test {metadata['name']}{where}" + (f" ({details})" if details else "")
-    comment = re.match(r"\s*((?:--[^\n]*\n)+)", node.get("raw_code") or "")
+    # the comment that opens the SQL (after a `{{ config(...) }}` line, if it comes first)
+    comment = re.match(r"\s*(?:\{\{[^\n]*\}\}\s*)?((?:--[^\n]*\n)+)", node.get("raw_code") or "")
     if comment:
         lines = [line.strip().removeprefix("--").strip() for line in comment.group(1).splitlines()]
         return " ".join(line for line in lines if line)
