@@ -15,8 +15,8 @@ and block it.
 
 dbt unit tests and the per-column generic tests run in full builds (unit tests check code on
 fixed inputs, and code changes force a full build); a window build runs the singular tests,
-reconciliations and the keys of the rows it wrote among them. Row counts of the tables dbt wrote are read once
-dbt has exited (it holds the DuckDB file while it runs).
+reconciliations and the keys of the rows it wrote among them. Row counts of the tables dbt
+wrote are read once dbt has exited (it holds the DuckDB file while it runs).
 """
 
 import os
