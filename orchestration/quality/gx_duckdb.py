@@ -7,24 +7,21 @@ with duckdb-engine. Out of the box every expectation errors with "list index out
 - `SqlAlchemyExecutionEngine.execute_query()` runs the query inside `with engine.connect()` and
   returns the *unread* `CursorResult`; the caller calls `.fetchall()` after the `with` block.
 - Leaving the block rolls back the connection's transaction (duckdb-engine's `do_begin` runs
-  an explicit `BEGIN`), and duckdb-engine's cursor is the DuckDB connection itself, so the
-  `ROLLBACK` replaces the pending result: `fetchall()` then returns `[]`, and GX indexes `res[0]`.
+  an explicit `BEGIN`), and duckdb-engine hands out the DuckDB connection itself as every
+  cursor, so the `ROLLBACK` replaces the pending result: `fetchall()` then returns `[]`, and GX
+  indexes `res[0]`.
 
-The fix here buffers every result row-set inside `execute()`, before the connection can be
-returned, using SQLAlchemy's own `FullyBufferedCursorFetchStrategy` (the strategy SQLAlchemy
-uses for results "delivered after the database conversation can not be continued"). It is
-attached by a SQLAlchemy `CreateEnginePlugin` named in the datasource's `create_engine`
-kwargs, so it applies only to the engines GX builds for our datasource (GX builds two: one
-for the datasource, one for the execution engine), never globally to SQLAlchemy. No GX code
-is patched. Buffering costs nothing extra: GX calls `fetchall()` on every result anyway, and
-its queries return aggregates or bounded samples (SQL pushdown, no table is pulled).
+The fix: the datasource's engines are built with a `creator` (a `create_engine` kwarg GX passes
+through) whose connections give each `cursor()` a DuckDB cursor of its own (a child connection
+of the same database instance, own client context): BEGIN/ROLLBACK on the parent never touch a
+result being read. No GX or SQLAlchemy code is patched, nothing is buffered.
 
-Connections are made by a `creator` that opens the file with exactly the DuckDB config given
-(the Dagster `DuckDBResource`'s `connection_config`): duckdb-engine's own `connect()` adds a
-`custom_user_agent` setting, and DuckDB refuses a second connection in the same process to
-the same file with a different config ("Can't open a connection to same database file with a
-different configuration than existing connections"). With identical config the connections
-share the process's database instance (and its file lock) with the resource's.
+The creator opens the file with exactly the DuckDB config given (the Dagster `DuckDBResource`'s
+`connection_config`): duckdb-engine's own `connect()` adds a `custom_user_agent` setting, and
+DuckDB refuses a second connection in the same process to the same file with a different config
+("Can't open a connection to same database file with a different configuration than existing
+connections"). With identical config the connections share the process's database instance
+(and its file lock) with the resource's, and `dispose_datasource_engines` releases them.
 """
 
 from __future__ import annotations
@@ -135,29 +132,20 @@ def dispose_datasource_engines(datasource: Any) -> None:
     """Dispose every SQLAlchemy engine GX made for this datasource, releasing the file lock.
 
     GX keeps one on the datasource (`get_engine()`, used for reflection and the connection
-    test) and one on the execution engine; neither has a close step of its own.
+    test) and one on its execution engine (`get_execution_engine()`; its `close()` closes the
+    connection it holds and disposes its engine). Both getters return the cached objects.
+    A failure is logged, never raised: disposal must not mask the validation's outcome, and a
+    file left locked shows in the next step's error, not silently.
     """
-    engines: list[Any] = []
-    with contextlib.suppress(Exception):
-        engines.append(datasource._engine)
-    execution_engine = None
-    with contextlib.suppress(Exception):
-        execution_engine = datasource._execution_engine
-    if execution_engine is not None:
-        with contextlib.suppress(Exception):
-            conn = execution_engine._connection
-            if conn is not None:
-                conn.close()
-        engines.append(getattr(execution_engine, "engine", None))
-        engines.append(getattr(execution_engine, "_engine_backup", None))
-    for engine in engines:
-        if engine is None or not hasattr(engine, "dispose"):
-            continue
+    for release in (
+        lambda: datasource.get_execution_engine().close(),
+        lambda: datasource.get_engine().dispose(),
+    ):
         try:
-            engine.dispose()
-        except Exception:  # pragma: no cover - disposal must never mask the real outcome
+            release()
+        except Exception:  # pragma: no cover - see the docstring
             logging.getLogger(__name__).warning(
-                "could not dispose engine %r", engine, exc_info=True
+                "could not release a GX engine of %r", datasource, exc_info=True
             )
 
 
