@@ -21,6 +21,15 @@ connections:
 
 Configured in the dagster.yaml template (orchestration/dagster.yaml); `base_dir` defaults to
 Dagster's own location under $DAGSTER_HOME.
+
+This is the project's one wrapper around private parts of Dagster (pinned 1.13): it subclasses
+`SqliteEventLogStorage` and overrides its `_connect` (the one place the class opens a
+database), calls its `_initdb`, uses its `_db_lock` and `_initialized_dbs`, and imports
+`create_engine`, `INDEX_SHARD_NAME`, `SQLITE_BUSY_TIMEOUT_SECONDS` and `ConfigurableClassData`
+from `dagster._core` / `dagster._serdes`. `missing_dagster_internals()` lists what is gone;
+the storage refuses to start if anything is (naming the Dagster version), and
+tests/test_event_log.py pins it. The way back is one line: remove `event_log_storage` from
+dagster.yaml, and Dagster's own class (same files) is used.
 """
 
 from __future__ import annotations
@@ -46,6 +55,38 @@ from sqlalchemy.engine import Connection, Engine
 MAX_OPEN_DATABASES = 16
 
 
+# what the class relies on in SqliteEventLogStorage: methods (name -> parameters after self)
+# and attributes its __init__ sets
+RELIED_ON_METHODS = {
+    "_connect": ["shard"],
+    "_initdb": ["engine", "for_index_shard"],
+    "conn_string_for_shard": ["shard_name"],
+}
+RELIED_ON_ATTRIBUTES = ("_db_lock", "_initialized_dbs")
+
+
+def missing_dagster_internals(storage: object | None = None) -> list[str]:
+    """The private names of Dagster's SqliteEventLogStorage this module relies on that are gone
+    or changed, each naming the installed Dagster version; [] when all are there."""
+    import inspect
+
+    import dagster
+
+    problems = []
+    for name, parameters in RELIED_ON_METHODS.items():
+        method = getattr(SqliteEventLogStorage, name, None)
+        found = None if method is None else list(inspect.signature(method).parameters)[1:]
+        if found != parameters:
+            problems.append(
+                f"dagster {dagster.__version__}: SqliteEventLogStorage.{name}"
+                f"({', '.join(parameters)}) is {'gone' if method is None else f'({found})'}"
+            )
+    for name in RELIED_ON_ATTRIBUTES if storage is not None else ():
+        if not hasattr(storage, name):
+            problems.append(f"dagster {dagster.__version__}: SqliteEventLogStorage.{name} is gone")
+    return problems
+
+
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """SqliteEventLogStorage with one engine (and pooled connection) per open database."""
 
@@ -53,6 +94,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_pid = os.getpid()
         super().__init__(base_dir, inst_data)
+        problems = missing_dagster_internals(self)
+        if problems:
+            raise RuntimeError(
+                "orchestration.event_log.PooledSqliteEventLogStorage relies on private parts of "
+                f"Dagster that changed: {'; '.join(problems)}. Remove `event_log_storage` from "
+                "$DAGSTER_HOME/dagster.yaml to use Dagster's own SQLite event log (same files)."
+            )
 
     @classmethod
     def config_type(cls) -> dict[str, Field]:

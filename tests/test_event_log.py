@@ -136,3 +136,26 @@ def test_open_databases_are_bounded_and_closed_by_wipe(
     storage.wipe()
     assert _open_databases(base_dir) <= {os.path.join(base_dir, "index.db")}
     assert not list(Path(base_dir).glob("*-*.db"))
+
+
+def test_the_private_dagster_names_the_storage_relies_on_are_there(instance: DagsterInstance):
+    """The guard of orchestration/event_log.py, the project's one wrapper around Dagster
+    internals: an upgrade of Dagster that renames one of them fails here, naming it and the
+    installed version (and the storage refuses to start), instead of silently misbehaving."""
+    from orchestration.event_log import missing_dagster_internals
+
+    storage = instance.event_log_storage
+    assert isinstance(storage, PooledSqliteEventLogStorage)
+    assert missing_dagster_internals(storage) == []
+
+
+def test_the_guard_names_a_missing_internal_and_the_dagster_version(monkeypatch):
+    import dagster
+
+    from orchestration import event_log
+
+    monkeypatch.setitem(event_log.RELIED_ON_METHODS, "_connect_renamed", ["shard"])
+    problems = event_log.missing_dagster_internals()
+    assert problems == [
+        f"dagster {dagster.__version__}: SqliteEventLogStorage._connect_renamed(shard) is gone"
+    ]
