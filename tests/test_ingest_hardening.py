@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 
 import duckdb
+import openpyxl
 import pytest
 from conftest_ingest import assert_reconciles, count, quarantined
 from ingest_samples import (
@@ -224,6 +225,19 @@ def test_a_formula_without_a_cached_value_is_quarantined_not_loaded_as_null(conn
     assert reason == "formula =1999*1 has no cached value (the workbook was saved uncalculated)"
     assert result.rows_loaded == 1
     assert_reconciles(conn, result)
+
+
+def test_a_formula_without_a_value_is_found_in_a_workbook_of_several_sheets(conn, raw_dir):
+    path = write_sell_in(raw_dir, [sell_in_line(), sell_in_line(单据号="INV0002", 商品编码="=A1")])
+    workbook = openpyxl.load_workbook(path)
+    workbook.create_sheet("说明", 0)["A1"] = "=TODAY()"  # a formula in another sheet: no matter
+    workbook.save(path)
+
+    load_distributor_sell_in(conn, raw_dir)
+
+    assert [(row, field) for row, field, _ in quarantined(conn, "distributor_sell_in")] == [
+        (7, "商品编码")
+    ]
 
 
 def test_files_matching_no_feed_pattern_are_recorded(conn, raw_dir):

@@ -690,7 +690,7 @@ def _write_chunk(
 # --- file selection -----------------------------------------------------------------------
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: str | Path) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -721,7 +721,7 @@ def _inside(real_path: str, real_raw_dir: str) -> bool:
 
 
 def _describe(
-    raw_dir: Path, real_raw_dir: str, directories: _RealDirectories, path: Path
+    raw_dir: str, real_raw_dir: str, directories: _RealDirectories, path: str
 ) -> SourceFile | None:
     """The file as delivered under its own name, or None if it is no feed file (`_`, `.`).
 
@@ -732,29 +732,25 @@ def _describe(
     relative = relative_path(raw_dir, path)
     if is_ignored(relative):
         return None
-    absolute = os.path.abspath(path)
-    real = directories.real_path(absolute)
+    real = directories.real_path(path)
     if not _inside(real, real_raw_dir):
         reason = f"symbolic link to {real}, outside RAW_DIR: not read"
-        return SourceFile(
-            Path(absolute), relative, _sha256_of_text(reason), 0, (FILE_FIELD, reason)
-        )
+        return SourceFile(Path(path), relative, _sha256_of_text(reason), 0, (FILE_FIELD, reason))
     try:
-        size = os.stat(absolute).st_size
-        sha256 = sha256_of(Path(absolute))
+        size = os.stat(path).st_size
+        sha256 = sha256_of(path)
     except OSError as error:
         reason = f"cannot read the file: {error.strerror or error}"
-        return SourceFile(
-            Path(absolute), relative, _sha256_of_text(reason), 0, (FILE_FIELD, reason)
-        )
+        return SourceFile(Path(path), relative, _sha256_of_text(reason), 0, (FILE_FIELD, reason))
     problem = (FILE_FIELD, "empty file (0 bytes)") if size == 0 else None
-    return SourceFile(Path(absolute), relative, sha256, size, problem)
+    return SourceFile(Path(path), relative, sha256, size, problem)
 
 
 def describe_files(raw_dir: Path, paths: Sequence[Path]) -> list[SourceFile]:
-    real_raw_dir = os.path.realpath(raw_dir)
+    raw = os.fspath(raw_dir)
+    real_raw_dir = os.path.realpath(raw)
     directories = _RealDirectories()
-    described = (_describe(Path(raw_dir), real_raw_dir, directories, path) for path in paths)
+    described = (_describe(raw, real_raw_dir, directories, os.fspath(p)) for p in paths)
     return [source for source in described if source is not None]
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import html
 import io
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -164,14 +166,62 @@ def _column_index(letters: bytes) -> int:
     return index - 1
 
 
+_END_OF_CENTRAL_DIRECTORY = b"PK\x05\x06"
+_CENTRAL_DIRECTORY_ENTRY = b"PK\x01\x02"
+_LOCAL_HEADER = b"PK\x03\x04"
+
+
+def _worksheet_members(data: bytes) -> dict[str, tuple[int, int, int]] | None:
+    """name -> (method, compressed size, local header offset) of the worksheets of the ZIP
+    archive `data`, from its central directory (the ZIP format, PKWARE's APPNOTE 4.3); None
+    when the archive is not a plain one (left to zipfile). zipfile builds an object per member
+    in Python (~0.3 ms a workbook, a tenth of the feed's time); this reads what is needed."""
+    end = data.rfind(_END_OF_CENTRAL_DIRECTORY, max(0, len(data) - 65_557))
+    if end < 0 or end + 22 > len(data):
+        return None
+    entries, _, position = struct.unpack_from("<HII", data, end + 10)
+    members = {}
+    for _ in range(entries):
+        if data[position : position + 4] != _CENTRAL_DIRECTORY_ENTRY:
+            return None
+        method, _, _, size = struct.unpack_from("<HHHI", data, position + 10)
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", data, position + 28)
+        (local,) = struct.unpack_from("<I", data, position + 42)
+        name = data[position + 46 : position + 46 + name_length]
+        if name.startswith(b"xl/worksheets/") and name.endswith(b".xml"):
+            members[name.decode("utf-8")] = (method, size, local)
+        position += 46 + name_length + extra_length + comment_length
+    return members
+
+
+def _member_bytes(data: bytes, method: int, size: int, local: int) -> bytes | None:
+    """A stored or deflated member's bytes; None for anything else (ZIP64, other methods)."""
+    if data[local : local + 4] != _LOCAL_HEADER or size == 0xFFFFFFFF or method not in (0, 8):
+        return None
+    name_length, extra_length = struct.unpack_from("<HH", data, local + 26)
+    start = local + 30 + name_length + extra_length
+    member = data[start : start + size]
+    return member if method == 0 else zlib.decompress(member, -15)
+
+
+def _sheet_xml(data: bytes, sheet_name: str) -> bytes:
+    """The sheet's XML: a workbook's only worksheet read directly, else through zipfile."""
+    members = _worksheet_members(data)
+    if members is not None and len(members) == 1:
+        xml = _member_bytes(data, *next(iter(members.values())))
+        if xml is not None:
+            return xml
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        part = _sheet_part(archive, sheet_name)
+        return archive.read(part) if part else b""
+
+
 def formulas_without_value(data: bytes, sheet_name: str) -> dict[tuple[int, int], str]:
     """(row, column) (0-based) -> formula of the sheet's formula cells that have no cached
     value. Only formula cells are looked at (a sheet without `<f` costs one search)."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            part = _sheet_part(archive, sheet_name)
-            xml = archive.read(part) if part else b""
-    except (zipfile.BadZipFile, KeyError, OSError):
+        xml = _sheet_xml(data, sheet_name)
+    except (zipfile.BadZipFile, zlib.error, struct.error, KeyError, OSError):
         return {}  # calamine read the sheet: what it could not tell stays unknown
     found: dict[tuple[int, int], str] = {}
     position = xml.find(b"<f")

@@ -97,6 +97,11 @@ def relative_path(raw_dir: Path, path: Path) -> str:
     whose target lies outside the raw dir still has one; raises ValueError for a path that is
     not under the raw dir at all.
     """
+    raw, name = os.fspath(raw_dir).rstrip(os.sep) or os.sep, os.fspath(path)
+    if name.startswith(raw + os.sep) and os.sep + "." not in name[len(raw) :]:
+        # the common case, a path listed under the raw dir as given (no `.` or `..` parts):
+        # a string operation (abspath + relpath for every file cost seconds per feed)
+        return name[len(raw) + 1 :].replace(os.sep, "/")
     raw, absolute = os.path.abspath(raw_dir), os.path.abspath(path)
     relative = os.path.relpath(absolute, raw)
     if relative == os.pardir or relative.startswith(os.pardir + os.sep):
@@ -143,15 +148,15 @@ def list_feed_files(
     selected = []
     # root_dir: the pattern applies below the raw dir only, and the matches come back relative
     # (the raw dir's own name is never read as a pattern, nor resolved)
-    for relative in glob.glob(pattern, root_dir=raw_dir):
+    for relative in sorted(glob.glob(pattern, root_dir=raw_dir)):
         relative = relative.replace(os.sep, "/")
         if not layout.matches(relative) or is_ignored(relative):
             continue
-        path = raw_dir / relative
+        path = os.path.join(raw_dir, relative)
         # a broken link is listed too: ingestion quarantines it with its reason
-        if path.is_file() or path.is_symlink():
-            selected.append(path)
-    return sorted(selected)
+        if os.path.isfile(path) or os.path.islink(path):
+            selected.append(raw_dir / relative)
+    return selected
 
 
 def file_period(table: str, relative: str) -> date | None:
