@@ -115,6 +115,16 @@ def test_an_empty_daily_file_is_quarantined_not_taken_as_no_sales(conn, raw_dir)
     assert_reconciles(conn, pos)
 
 
+def test_a_jsonl_file_of_blank_lines_is_as_empty_as_a_0_byte_one(conn, raw_dir):
+    write_online_orders(raw_dir, [order("TM1")], day="20230101")
+    (raw_dir / "online" / "tmall" / "tmall_orders_20230102.jsonl").write_bytes(BOM + b"\n\r\n")
+    result = load_online_orders(conn, raw_dir)
+    assert quarantined(conn, "online_order_lines") == [
+        (0, "<file>", "empty file (no record, blank lines only)")
+    ]
+    assert_reconciles(conn, result)
+
+
 def test_a_byte_order_mark_on_jsonl_is_stripped(conn, raw_dir):
     path = write_online_orders(raw_dir, [order("TM1"), order("TM2")])
     path.write_bytes(BOM + path.read_bytes())

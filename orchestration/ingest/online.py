@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from orchestration.ingest.core import (
@@ -70,9 +71,9 @@ def _utf8_problem(data: bytes) -> str | None:
     return None
 
 
-def _read_texts(files: list[SourceFile], info: StageInfo) -> pa.Table:
-    """(relative, content) of the files that can be read as UTF-8 text, BOM dropped; the
-    others are rejected whole in `info`, and each readable file's records counted."""
+def _read_files(files: list[SourceFile], info: StageInfo) -> tuple[list[str], list[bytes]]:
+    """The files' bytes, byte-order mark dropped (no part of the first record, and lossless:
+    UTF-8 has no byte order); a file that can't be read is rejected whole in `info`."""
     relatives: list[str] = []
     contents: list[bytes] = []
     for source in files:
@@ -81,40 +82,43 @@ def _read_texts(files: list[SourceFile], info: StageInfo) -> pa.Table:
         except OSError as error:
             info.reject_file(source.relative, f"cannot read the file: {error.strerror or error}")
             continue
-        # a byte-order mark is no part of the first record (lossless: UTF-8 has no byte order)
         relatives.append(source.relative)
         contents.append(data.removeprefix(codecs.BOM_UTF8))
+    return relatives, contents
+
+
+def _text_array(joined: bytes, offsets: np.ndarray, keep: pa.Array | None = None) -> pa.Array:
+    """The joined texts as one Arrow array of strings (built on the buffer: a list of bytes
+    objects converted ~30x slower), only those in `keep` if given; validated as UTF-8."""
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(joined)]
+    texts = pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1, buffers)
+    if keep is not None:
+        texts = texts.filter(keep)
+    return texts.cast(pa.large_string())  # the cast checks UTF-8 in one pass
+
+
+def _read_texts(files: list[SourceFile], info: StageInfo) -> pa.Table:
+    """(relative, content) of the files that can be read as UTF-8 text; the others are
+    rejected whole in `info`; each file's records counted (lines.record_counts)."""
+    relatives, contents = _read_files(files, info)
     joined, offsets = join_lines(contents)
     for relative, records in zip(relatives, record_counts(joined, offsets).tolist(), strict=True):
         info.records_in_file[relative] = records
-    # one buffer for all texts (a list of bytes objects converts ~30x slower), validated as
-    # UTF-8 by Arrow in one pass; a file that fails is found and rejected below
-    texts = pa.LargeStringArray.from_buffers(
-        len(contents), pa.py_buffer(offsets), pa.py_buffer(joined)
-    )
+        if records == 0:
+            # blank lines (or a byte-order mark) only: as empty as a 0-byte file, and as
+            # suspect (an export always has a record: every platform sells every day)
+            info.reject_file(relative, "empty file (no record, blank lines only)")
+    names = pa.array(relatives, pa.string())
     try:
-        texts.validate(full=True)
-    except pa.ArrowInvalid:
-        valid = []
-        for relative, data in zip(relatives, contents, strict=True):
-            problem = _utf8_problem(data)
+        return pa.table({"relative": names, "content": _text_array(joined, offsets)})
+    except pa.ArrowInvalid:  # a file is not UTF-8: found, rejected, the others go on
+        problems = [_utf8_problem(data) for data in contents]
+        for relative, problem in zip(relatives, problems, strict=True):
             if problem is not None:
                 info.reject_file(relative, problem)
-            valid.append(problem is None)
-        keep = pa.array(valid)
-        return pa.table(
-            {
-                "relative": pa.array(relatives, pa.string()).filter(keep),
-                "content": pa.LargeBinaryArray.from_buffers(
-                    pa.large_binary(),
-                    len(contents),
-                    [None, pa.py_buffer(offsets), pa.py_buffer(joined)],
-                )
-                .filter(keep)
-                .cast(pa.large_string()),
-            }
-        )
-    return pa.table({"relative": pa.array(relatives, pa.string()), "content": texts})
+        keep = pa.array([problem is None for problem in problems])
+        content = _text_array(joined, offsets, keep)
+        return pa.table({"relative": names.filter(keep), "content": content})
 
 
 def _build_lines_table(
