@@ -38,6 +38,7 @@ from orchestration.ingest import (
     load_reference,
     load_store_pos,
 )
+from orchestration.ingest.lines import blank_line_numbers, join_lines, record_counts
 
 # fixtures `conn` and `raw_dir`
 pytest_plugins = ["conftest_ingest"]
@@ -474,3 +475,19 @@ def test_a_reference_file_with_blank_lines_loads_its_records(conn, raw_dir, name
     result = load_reference(conn, raw_dir, name)
     assert result.rows_quarantined == 0 and result.rows_loaded >= 1
     assert_reconciles(conn, result)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"", b"a", b"a\n", b"a\n\nb", b"\na\n", b"a\r\n\r\nb\r\n", b"a\n\r", b"\r", b"\n\n\n", b" \n"],
+)
+def test_the_record_count_is_the_lines_that_are_not_blank(text):
+    # the parser-independent count, against the plainest reading of a line
+    lines = text.split(b"\n")
+    if text.endswith(b"\n"):
+        lines = lines[:-1]
+    expected = sum(1 for line in lines if line not in (b"", b"\r")) if text else 0
+    joined, offsets = join_lines([b"x\n", text, b"y"])
+    assert record_counts(joined, offsets).tolist() == [1, expected, 1]
+    blank = [i for i, line in enumerate(lines, start=1) if line in (b"", b"\r")] if text else []
+    assert blank_line_numbers(text).tolist() == blank == blank_line_numbers(text.decode()).tolist()

@@ -51,15 +51,6 @@ def line_count(text: bytes | str) -> int:
     return text.count(lf) + (0 if text.endswith(lf) else 1)
 
 
-def record_count(text: bytes | str) -> int:
-    """Lines that are not blank: the records of a JSON Lines file, or the data rows of a CSV
-    body (the text after its header line)."""
-    lines = line_count(text)
-    if lines == 0 or not _may_hold_blank_lines(text):
-        return lines
-    return lines - int(np.count_nonzero(_blank_mask(_as_bytes(text))))
-
-
 def blank_line_numbers(text: bytes | str) -> np.ndarray:
     """1-based numbers of the blank lines of a text (empty when it has none)."""
     if not text or not _may_hold_blank_lines(text):

@@ -5,7 +5,7 @@ a file name as a glob pattern), then parsed by Arrow all at once: the bodies of 
 files that share a header are joined and parsed in one call (a call per file cost ~1 ms of
 fixed overhead: a third of a small-file feed). The parse is line by line: every physical line
 is one record, so a record's row is its line, and the parsed records are counted against the
-file's own line count (lines.record_count):
+file's own line count (orchestration/ingest/lines.py):
 
 - a line with an odd number of `"` would let its quoted value run on over the next lines (one
   stray quote once swallowed 232 FX rates into one cell): it is quarantined alone, as
