@@ -38,6 +38,7 @@ from orchestration.ingest import (
     load_reference,
     load_store_pos,
 )
+from orchestration.ingest.files import FEED_LAYOUTS
 from orchestration.ingest.lines import blank_line_numbers, join_lines, record_counts
 
 # fixtures `conn` and `raw_dir`
@@ -491,3 +492,38 @@ def test_the_record_count_is_the_lines_that_are_not_blank(text):
     assert record_counts(joined, offsets).tolist() == [1, expected, 1]
     blank = [i for i, line in enumerate(lines, start=1) if line in (b"", b"\r")] if text else []
     assert blank_line_numbers(text).tolist() == blank == blank_line_numbers(text.decode()).tolist()
+
+
+HOSTILE_CONTENTS = {
+    "random bytes": bytes(range(256)) * 4,
+    "lone CR line ends": b"a,b,c\r1,2,3\r4,5,6\r",
+    "NUL bytes": b"\x00" * 64 + b"\n" + b"\x00,\x00\n",
+    "a truncated zip": b"PK\x03\x04" + b"\x14\x00" * 20,
+    "a BOM only": BOM,
+    "one quote": b'"',
+}
+
+
+@pytest.mark.parametrize("content", list(HOSTILE_CONTENTS.values()), ids=list(HOSTILE_CONTENTS))
+@pytest.mark.parametrize(
+    "name",
+    [
+        "online/tmall/tmall_orders_20230102.jsonl",
+        "online/jd/jd_refunds_20230102.jsonl",
+        "store/pos_20230102.csv",
+        "distributor/202301/D0009_202301.xlsx",
+        "overseas/shopee/th/shopee_th_orders_20240102.csv",
+        "overseas/lazada/vn/lazada_vn_orders_20240102.csv",
+        "reference/targets.csv",
+    ],
+)
+def test_a_hostile_file_never_stops_its_feed(conn, raw_dir, name, content):
+    path = raw_dir / name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    feed = next(table for table, layout in FEED_LAYOUTS.items() if layout.matches(name))
+
+    result = load_feed(conn, raw_dir, feed)
+
+    assert result.files == 1 and result.rows_loaded == 0 and result.rows_quarantined >= 1
+    assert_reconciles(conn, result)

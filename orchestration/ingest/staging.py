@@ -190,7 +190,11 @@ def read_csv_file(
     header_line, _, body = text.removeprefix("\ufeff").partition("\n")
     if body and not body.endswith("\n"):
         body += "\n"
-    header = _header_of(header_line)
+    try:
+        header = _header_of(header_line)
+    except csv.Error as error:  # e.g. a file whose lines end with a lone CR: no LF at all
+        info.reject_file(source.relative, f"cannot read the header line: {error}")
+        return None
     header_error = check_header(table, source, header, info)
     blank = blank_line_numbers(body)
     lines = line_count(body)
