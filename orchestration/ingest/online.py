@@ -102,6 +102,7 @@ def _read_texts(files: list[SourceFile], info: StageInfo) -> pa.Table:
     rejected whole in `info`; each file's records counted (lines.record_counts)."""
     relatives, contents = _read_files(files, info)
     joined, offsets = join_lines(contents)
+    del contents  # the joined copy is what is read from now on (memory: one copy per chunk)
     for relative, records in zip(relatives, record_counts(joined, offsets).tolist(), strict=True):
         info.records_in_file[relative] = records
         if records == 0:
@@ -112,7 +113,10 @@ def _read_texts(files: list[SourceFile], info: StageInfo) -> pa.Table:
     try:
         return pa.table({"relative": names, "content": _text_array(joined, offsets)})
     except pa.ArrowInvalid:  # a file is not UTF-8: found, rejected, the others go on
-        problems = [_utf8_problem(data) for data in contents]
+        problems = [
+            _utf8_problem(joined[start:end])
+            for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)
+        ]
         for relative, problem in zip(relatives, problems, strict=True):
             if problem is not None:
                 info.reject_file(relative, problem)

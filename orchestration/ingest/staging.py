@@ -127,7 +127,7 @@ class CsvFile:
 
     source: SourceFile
     header: tuple[str, ...]
-    body: str  # the lines after the header, each ending with LF; unbalanced ones emptied
+    body: bytes  # the lines after the header, UTF-8, each ending with LF; unbalanced emptied
     lines: int  # physical lines of the body
     blank: np.ndarray  # 1-based numbers of the body's blank lines (not records)
     unbalanced: np.ndarray  # 1-based numbers of lines with an odd number of quotes
@@ -149,27 +149,28 @@ def _decode(data: bytes, encoding: str) -> tuple[str, bool]:
         return data.decode(encoding, errors="replace"), True
 
 
-def _lines_of(body: str) -> pa.Array:
+def _lines_of(body: bytes) -> pa.Array:
     """The body's physical lines (Arrow, no Python loop); the body ends with LF."""
-    return pc.split_pattern(pa.array([body[:-1]], pa.large_string()), "\n").flatten()
+    return pc.split_pattern(pa.array([body[:-1]], pa.large_binary()), b"\n").flatten()
 
 
-def _without_unbalanced_lines(body: str) -> tuple[str, np.ndarray, list[str]]:
+def _without_unbalanced_lines(body: bytes) -> tuple[bytes, np.ndarray, list[str]]:
     """The body with every line that holds an odd number of `"` emptied (so that its quoted
     value cannot run on over the next lines), their numbers and their text as delivered."""
-    if '"' not in body:
+    if b'"' not in body:
         return body, np.empty(0, dtype=np.int64), []
     lines = _lines_of(body)
     odd = pc.equal(pc.bit_wise_and(pc.count_substring(lines, '"'), 1), 1)
     numbers = np.flatnonzero(odd.to_numpy(zero_copy_only=False)).astype(np.int64)
     if len(numbers) == 0:
         return body, numbers, []
-    texts = pc.take(lines, pa.array(numbers)).to_pylist()  # the few bad lines only
-    kept = pc.if_else(odd, "", lines)
+    # the few bad lines only, as text (the body is UTF-8: decoded already)
+    texts = [line.decode("utf-8") for line in pc.take(lines, pa.array(numbers)).to_pylist()]
+    kept = pc.if_else(odd, pa.scalar(b"", pa.large_binary()), lines)
     joined = pc.binary_join(
-        pa.LargeListArray.from_arrays([0, len(kept)], kept), pa.scalar("\n", pa.large_string())
+        pa.LargeListArray.from_arrays([0, len(kept)], kept), pa.scalar(b"\n", pa.large_binary())
     )
-    return joined[0].as_py() + "\n", numbers + 1, texts
+    return joined[0].as_py() + b"\n", numbers + 1, texts
 
 
 def read_csv_file(
@@ -187,9 +188,12 @@ def read_csv_file(
         info.reject_file(source.relative, f"cannot read the file: {error.strerror or error}")
         return None
     text, undecodable = _decode(data, encoding)
-    header_line, _, body = text.removeprefix("\ufeff").partition("\n")
-    if body and not body.endswith("\n"):
-        body += "\n"
+    header_line, _, body_text = text.removeprefix("\ufeff").partition("\n")
+    # kept as UTF-8 bytes, what Arrow parses: the chunk's decoded texts, held until the
+    # parse, would take several times the memory
+    body = body_text.encode("utf-8")
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
     try:
         header = _header_of(header_line)
     except csv.Error as error:  # e.g. a file whose lines end with a lone CR: no LF at all
@@ -219,7 +223,7 @@ class _Parsed:
     misshapen: list[tuple[int, str, str]]  # (line, text, reason)
 
 
-def _parse(body: str, column_count: int) -> _Parsed | None:
+def _parse(body: bytes, column_count: int) -> _Parsed | None:
     """Parse joined bodies line by line; None if Arrow's records are not one per line."""
     misshapen: list[tuple[int, str, str]] = []
 
@@ -231,7 +235,7 @@ def _parse(body: str, column_count: int) -> _Parsed | None:
     names = [f"c{i}" for i in range(column_count)]
     try:
         parsed = pacsv.read_csv(
-            io.BytesIO(body.encode("utf-8")),
+            io.BytesIO(body),
             # one thread: Arrow numbers the misshapen rows only then
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
             # empty lines stay rows (of empty values): every line is one row or one misshapen
@@ -274,7 +278,7 @@ def _group_tables(
     members = [m for m in members if m.lines > 0]
     if not members:
         return []
-    parsed = _parse("".join(m.body for m in members), len(header))
+    parsed = _parse(b"".join(m.body for m in members), len(header))
     if parsed is None:
         if len(members) > 1:  # find the file(s) that disagree
             return [t for m in members for t in _group_tables(table, header, [m], info)]
