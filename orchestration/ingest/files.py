@@ -11,6 +11,7 @@ delivered name may hold `*`, `?` or `[`.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -18,6 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    # compiled once: every file of a folder is matched (re's own cache costs a lookup a call)
+    return re.compile(pattern)
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,7 @@ class FeedLayout:
         return self.glob.format(period=period).replace("**", "*")
 
     def matches(self, relative_path: str) -> re.Match[str] | None:
-        return re.fullmatch(self.pattern, relative_path)
+        return _compiled(self.pattern).fullmatch(relative_path)
 
     @property
     def folder(self) -> str:
@@ -201,10 +208,11 @@ def _walk_files(raw_dir: Path, folder: str) -> Iterator[str]:
 
 def unrecognized_files(raw_dir: Path, folders: set[str]) -> list[str]:
     """Files under the given top-level feed folders that match no feed's layout, sorted."""
-    layouts = list(FEED_LAYOUTS.values())
-    return sorted(
-        relative
-        for folder in folders
-        for relative in _walk_files(raw_dir, folder)
-        if not any(layout.matches(relative) for layout in layouts)
-    )
+    found = []
+    for folder in folders:
+        # only the folder's own feeds can match (a partition run scans the whole folder)
+        layouts = [layout for layout in FEED_LAYOUTS.values() if layout.folder == folder]
+        for relative in _walk_files(raw_dir, folder):
+            if not any(layout.matches(relative) for layout in layouts):
+                found.append(relative)
+    return sorted(found)
