@@ -149,8 +149,13 @@ def write_sell_in(
     title_id: str | None = None,
     title_month: str | None = None,
     total: tuple[float, float] | None = None,
+    after_total: Sequence[Sequence[Any]] = (),
 ) -> Path:
-    """A report as people lay it out: title block, blank row, header on row 5, total row."""
+    """A report as people lay it out: title block, blank row, header on row 5, total row.
+
+    Rows in `after_total` are written below the total row. A cell text starting with `=` is
+    written as a formula without a cached value (openpyxl does not calculate).
+    """
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "进货明细"
@@ -166,6 +171,8 @@ def write_sell_in(
         total = (sum(line[4] or 0 for line in lines), round(sum(line[7] or 0 for line in lines), 2))
     total_quantity, total_amount = total
     sheet.append(["合计", None, None, None, total_quantity, None, None, total_amount, None])
+    for line in after_total:
+        sheet.append(list(line))
     for row in sheet.iter_rows(min_row=6, max_row=5 + len(lines), max_col=1):
         row[0].number_format = "yyyy-mm-dd"
     path = raw_dir / "distributor" / month / f"{distributor_id}_{month}.xlsx"

@@ -1,20 +1,26 @@
 """Online shop back-end exports (JSON Lines): orders with nested lines, and refunds.
 
-The files are read with DuckDB's own `read_text` and split into physical lines, so that each
-record keeps its exact line number; the lines go to a table of their own, then JSON is parsed
-and every field extracted as text in SQL, and typed by the shared machinery in core.py.
+Each file's bytes are read as the file they are (by Python: DuckDB's file readers take a name
+as a glob pattern, and a delivered name may hold `*` or `[`), a byte-order mark is dropped, and
+the file must be UTF-8 (else it is quarantined whole; the rest of the feed goes on). DuckDB then
+splits the texts into physical lines, so that each record keeps its exact line number; the
+lines go to a table of their own, then JSON is parsed and every field extracted as text in SQL,
+and typed by the shared machinery in core.py. Every key of the contract must be in a record
+(JSON null is a value; a missing key is not).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from orchestration.ingest.core import (
-    FILES,
     STAGE,
     LoadResult,
     SourceFile,
@@ -23,9 +29,11 @@ from orchestration.ingest.core import (
     run_load,
     sql_string,
 )
+from orchestration.ingest.lines import join_lines, record_counts
 from orchestration.ingest.tables import ONLINE_ORDER_LINES, ONLINE_REFUNDS, RawTable
 
 ORDER_LINES_KEY = "lines"
+MISSING_KEY = "key missing from the record"
 # fields of the objects in an order's `lines` array; every other column is order-level
 LINE_FIELDS = ("line_no", "sku", "quantity", "unit_price", "promo_discount")
 
@@ -50,26 +58,102 @@ def _extra_keys(keys: str, known: Sequence[str]) -> str:
     return f"list_filter({keys}, lambda k: NOT list_contains({known_keys}, k))"
 
 
-def _build_lines_table(conn: duckdb.DuckDBPyConnection, files: list[SourceFile]) -> None:
-    """`ingest_jsonl_lines`: each non-blank line of the files as `_raw_record`, numbered from 1."""
-    paths = _string_list([f.path.as_posix() for f in files])
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {LINES} AS
-        WITH docs AS (
-            SELECT f.relative AS _source_file, string_split(t.content, chr(10)) AS lines
-            FROM read_text({paths}) AS t
-            JOIN {FILES} AS f ON f.path = t.filename
-        ),
-        physical AS (
-            -- unnest in the select list: a lateral join over read_text ran out of memory
-            SELECT _source_file, generate_subscripts(lines, 1) AS _source_row,
-                   unnest(lines) AS _raw_record
-            FROM docs
+def _utf8_problem(data: bytes) -> str | None:
+    """Why bytes are not UTF-8, with the offset of the first bad byte; None if they are."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        bad = data[error.start : error.start + 1].hex()
+        return (
+            f"not UTF-8: byte 0x{bad} at offset {error.start} ({error.reason}); "
+            "JSON Lines must be UTF-8 (was it saved as GB18030?)"
         )
-        -- A CRLF line keeps its trailing CR: JSON allows it as whitespace, and string
-        -- functions that copy every line (rtrim, trim) would double the staging time.
-        SELECT * FROM physical WHERE _raw_record <> '' AND _raw_record <> chr(13)"""
-    )
+    return None
+
+
+def _read_files(files: list[SourceFile], info: StageInfo) -> tuple[list[str], list[bytes]]:
+    """The files' bytes, byte-order mark dropped (no part of the first record, and lossless:
+    UTF-8 has no byte order); a file that can't be read is rejected whole in `info`."""
+    relatives: list[str] = []
+    contents: list[bytes] = []
+    for source in files:
+        try:
+            data = source.path.read_bytes()
+        except OSError as error:
+            info.reject_file(source.relative, f"cannot read the file: {error.strerror or error}")
+            continue
+        relatives.append(source.relative)
+        contents.append(data.removeprefix(codecs.BOM_UTF8))
+    return relatives, contents
+
+
+def _text_array(joined: bytes, offsets: np.ndarray, keep: pa.Array | None = None) -> pa.Array:
+    """The joined texts as one Arrow array of strings (built on the buffer: a list of bytes
+    objects converted ~30x slower), only those in `keep` if given; validated as UTF-8."""
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(joined)]
+    texts = pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1, buffers)
+    if keep is not None:
+        texts = texts.filter(keep)
+    return texts.cast(pa.large_string())  # the cast checks UTF-8 in one pass
+
+
+def _read_texts(files: list[SourceFile], info: StageInfo) -> pa.Table:
+    """(relative, content) of the files that can be read as UTF-8 text; the others are
+    rejected whole in `info`; each file's records counted (lines.record_counts)."""
+    relatives, contents = _read_files(files, info)
+    joined, offsets = join_lines(contents)
+    del contents  # the joined copy is what is read from now on (memory: one copy per chunk)
+    for relative, records in zip(relatives, record_counts(joined, offsets).tolist(), strict=True):
+        info.records_in_file[relative] = records
+        if records == 0:
+            # blank lines (or a byte-order mark) only: as empty as a 0-byte file, and as
+            # suspect (an export always has a record: every platform sells every day)
+            info.reject_file(relative, "empty file (no record, blank lines only)")
+    names = pa.array(relatives, pa.string())
+    try:
+        return pa.table({"relative": names, "content": _text_array(joined, offsets)})
+    except pa.ArrowInvalid:  # a file is not UTF-8: found, rejected, the others go on
+        problems = [
+            _utf8_problem(joined[start:end])
+            for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)
+        ]
+        for relative, problem in zip(relatives, problems, strict=True):
+            if problem is not None:
+                info.reject_file(relative, problem)
+        keep = pa.array([problem is None for problem in problems])
+        content = _text_array(joined, offsets, keep)
+        return pa.table({"relative": names.filter(keep), "content": content})
+
+
+def _build_lines_table(
+    conn: duckdb.DuckDBPyConnection, files: list[SourceFile], info: StageInfo
+) -> None:
+    """`ingest_jsonl_lines`: each non-blank line of the files as `_raw_record`, numbered from 1."""
+    conn.register("ingest_jsonl_texts", _read_texts(files, info))
+    try:
+        conn.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {LINES} AS
+            WITH docs AS (
+                SELECT relative AS _source_file, string_split(content, chr(10)) AS lines
+                FROM ingest_jsonl_texts
+            ),
+            physical AS (
+                -- unnest in the select list: a lateral join over the texts ran out of memory
+                SELECT _source_file, generate_subscripts(lines, 1) AS _source_row,
+                       unnest(lines) AS _raw_record
+                FROM docs
+            )
+            -- A CRLF line keeps its trailing CR: JSON allows it as whitespace, and string
+            -- functions that copy every line (rtrim, trim) would double the staging time.
+            SELECT * FROM physical WHERE _raw_record <> '' AND _raw_record <> chr(13)"""
+        )
+    finally:
+        conn.unregister("ingest_jsonl_texts")
+
+
+def _missing_keys(keys: str, expected: Sequence[str]) -> str:
+    """The expected keys that are not among `keys` (a VARCHAR[] expression)."""
+    return f"list_filter({_string_list(expected)}, lambda k: NOT list_contains({keys}, k))"
 
 
 def _record_structure(top_fields: Sequence[str], nested_key: str | None) -> str:
@@ -107,7 +191,9 @@ def _parsed_sql(top_fields: Sequence[str], nested_key: str | None) -> str:
                    CASE WHEN is_object
                         THEN json_transform(line, {_record_structure(top_fields, nested_key)})
                    END AS record,
-                   coalesce({_extra_keys("top_keys", top_known)}, []::VARCHAR[]) AS top_extra
+                   coalesce({_extra_keys("top_keys", top_known)}, []::VARCHAR[]) AS top_extra,
+                   coalesce({_missing_keys("top_keys", top_fields)}, []::VARCHAR[])
+                       AS top_missing
             FROM objects
         ),
         fields AS (SELECT * EXCLUDE (record), record.* FROM parsed)"""
@@ -121,8 +207,9 @@ def _flat_records_sql() -> tuple[str, str, str]:
     )
     return (
         cte,
-        "CASE WHEN NOT is_object THEN '<record>' END",
-        "CASE WHEN NOT is_object THEN 'not a JSON object' END",
+        "CASE WHEN NOT is_object THEN '<record>' WHEN len(top_missing) > 0 THEN top_missing[1] END",
+        f"CASE WHEN NOT is_object THEN 'not a JSON object' "
+        f"WHEN len(top_missing) > 0 THEN '{MISSING_KEY}' END",
     )
 
 
@@ -148,22 +235,31 @@ def _nested_records_sql(nested_key: str, nested_fields: Sequence[str]) -> tuple[
                    coalesce(starts_with(u.item, '{{'), false) AS item_ok
             FROM with_item_list AS p, unnest(p.item_list) AS u(item)
         ),
+        with_item_keys AS (
+            SELECT *, CASE WHEN item_ok THEN json_keys(item) END AS item_keys FROM exploded
+        ),
         elements AS (
-            SELECT *,
+            SELECT * EXCLUDE (item_keys),
                    CASE WHEN item_ok THEN json_extract_string(item, {_json_paths(nested_fields)})
                    END AS item_values,
-                   CASE WHEN item_ok THEN {_extra_keys("json_keys(item)", nested_fields)}
-                        ELSE []::VARCHAR[] END AS item_extra
-            FROM exploded
+                   coalesce({_extra_keys("item_keys", nested_fields)}, []::VARCHAR[])
+                       AS item_extra,
+                   coalesce({_missing_keys("item_keys", nested_fields)}, []::VARCHAR[])
+                       AS item_missing
+            FROM with_item_keys
         )"""
     error_field = (
-        f"CASE WHEN NOT is_object THEN '<record>' WHEN NOT is_array OR NOT item_ok THEN {key} END"
+        f"CASE WHEN NOT is_object THEN '<record>' WHEN NOT is_array OR NOT item_ok THEN {key} "
+        "WHEN len(top_missing) > 0 THEN top_missing[1] "
+        "WHEN len(item_missing) > 0 THEN item_missing[1] END"
     )
     error_reason = (
         "CASE WHEN NOT is_object THEN 'not a JSON object' "
         "WHEN NOT is_array THEN 'missing or not an array' "
         "WHEN is_empty THEN 'array has no elements' "
-        "WHEN NOT item_ok THEN 'element is not a JSON object' END"
+        "WHEN NOT item_ok THEN 'element is not a JSON object' "
+        f"WHEN len(top_missing) > 0 THEN '{MISSING_KEY}' "
+        f"WHEN len(item_missing) > 0 THEN 'key missing from an element of {nested_key}' END"
     )
     return cte, error_field, error_reason
 
@@ -200,10 +296,11 @@ def _stage_jsonl(
     nested_fields: Sequence[str] = (),
 ) -> StageInfo:
     """Stage JSONL records; with a nested array, one stage row per element of it."""
-    _build_lines_table(conn, files)
+    info = StageInfo()
+    _build_lines_table(conn, files, info)
     try:
         conn.execute(_stage_sql(table, nested_key, nested_fields))
-        info = _collect_extra_keys(conn, nested_key)
+        _collect_extra_keys(conn, nested_key, info)
     except BaseException:
         conn.execute(f"DROP TABLE IF EXISTS temp.{LINES}")
         raise
@@ -211,8 +308,9 @@ def _stage_jsonl(
     return info
 
 
-def _collect_extra_keys(conn: duckdb.DuckDBPyConnection, nested_key: str | None) -> StageInfo:
-    info = StageInfo()
+def _collect_extra_keys(
+    conn: duckdb.DuckDBPyConnection, nested_key: str | None, info: StageInfo
+) -> None:
     rows = conn.execute(
         f"""SELECT DISTINCT _source_file, unnest(top_extra) FROM {STAGE} WHERE len(top_extra) > 0
         UNION
@@ -222,7 +320,6 @@ def _collect_extra_keys(conn: duckdb.DuckDBPyConnection, nested_key: str | None)
     ).fetchall()
     for relative, key in rows:
         info.add_extra(key, relative)
-    return info
 
 
 def _stage_orders(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = "quarantine"
 LOAD_LOG_TABLE = "load_log"
+UNRECOGNIZED_TABLE = "unrecognized_files"
 
 # How a staged string becomes a typed value. The parse kinds are implemented in core.py.
 TEXT = "text"
@@ -42,6 +43,10 @@ class RawTable:
     columns: tuple[RawColumn, ...]
     # Reference feeds are full snapshots: a load replaces the whole table, not one file's rows.
     snapshot: bool = False
+    # SQL over the typed columns giving a row's business date (the `_business_date` column,
+    # computed at load), exactly as staging dates the row; None for undated snapshots. The one
+    # place each feed's business date is written.
+    business_date_sql: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -53,10 +58,22 @@ class RawTable:
         return tuple(column for column in self.columns if not column.derived)
 
     @property
+    def lineage_columns(self) -> tuple[RawColumn, ...]:
+        """The columns ingestion adds to the file's: the business date (dated feeds), lineage."""
+        dated = (BUSINESS_DATE_COLUMN,) if self.business_date_sql else ()
+        return dated + LINEAGE_COLUMNS
+
+    @property
     def all_columns(self) -> tuple[RawColumn, ...]:
-        return self.columns + LINEAGE_COLUMNS
+        return self.columns + self.lineage_columns
 
 
+BUSINESS_DATE_COLUMN = RawColumn(
+    "_business_date",
+    "DATE",
+    DATE,
+    description="business date of the row, as staging dates it (RawTable.business_date_sql)",
+)
 LINEAGE_COLUMNS = (
     RawColumn("_source_file", "VARCHAR", description="path of the file relative to RAW_DIR"),
     RawColumn("_source_row", "BIGINT", description="1-based row of the record in the file"),
@@ -113,6 +130,7 @@ ONLINE_ORDER_LINES = RawTable(
         _money("unit_price", required=True),
         _money("promo_discount"),
     ),
+    business_date_sql="cast(timezone('Asia/Shanghai', created_at) as date)",
 )
 
 ONLINE_REFUNDS = RawTable(
@@ -130,6 +148,7 @@ ONLINE_REFUNDS = RawTable(
         _tstz("refunded_at", required=True),
         _text("reason"),
     ),
+    business_date_sql="cast(timezone('Asia/Shanghai', refunded_at) as date)",
 )
 
 STORE_POS_LINES = RawTable(
@@ -152,6 +171,7 @@ STORE_POS_LINES = RawTable(
         _text("收银员"),
         _local_ts("交易时间"),
     ),
+    business_date_sql='"销售日期"',
 )
 
 DISTRIBUTOR_SELL_IN = RawTable(
@@ -171,6 +191,8 @@ DISTRIBUTOR_SELL_IN = RawTable(
         _money("进货金额", required=True),
         _text("备注"),
     ),
+    # a line is dated by its own 日期 (the raw suite checks it lies in the report month)
+    business_date_sql='"日期"',
 )
 
 SHOPEE_ORDERS = RawTable(
@@ -192,6 +214,8 @@ SHOPEE_ORDERS = RawTable(
         _int("Returned Quantity"),
         _money("Refund Amount"),
     ),
+    # local time of the marketplace country, without zone: its date is the local date
+    business_date_sql='cast("Order Creation Date" as date)',
 )
 
 LAZADA_ORDERS = RawTable(
@@ -210,6 +234,7 @@ LAZADA_ORDERS = RawTable(
         _text("status", required=True),
         _text("buyerId"),
     ),
+    business_date_sql='cast("createTime" as date)',
 )
 
 PRODUCTS = RawTable(
