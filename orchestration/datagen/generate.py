@@ -329,16 +329,15 @@ def _write_sales(
     """Draw the sale lines of [first_day, last_day], solve their money, write their feeds.
 
     Refunds are booked up to last_day at the latest; one rng is used throughout, in a fixed
-    order, so a seed fixes every file. Only rows dated inside `window` are written (None: all).
+    order, so a seed fixes every file. Only rows dated inside `window` are written (by default
+    [first_day, last_day]: a running month's rebate line, dated its last day, is not yet).
     """
+    window = window or (first_day, last_day)
     lines = draw.draw_lines(rng, plan_cells, company.prices, first_day, last_day)
     draw.place_online(rng, lines, company.cities)
     draw.place_at_outlets(rng, lines, "store", company.stores, company.cities)
     draw.place_at_outlets(rng, lines, "distributor", company.distributors, company.cities)
-    if window is None:
-        report.order_lines += len(lines)
-    else:
-        report.order_lines += int(((lines.day >= window[0]) & (lines.day <= window[1])).sum())
+    report.order_lines += int(((lines.day >= window[0]) & (lines.day <= window[1])).sum())
     clock.lap("draw", f"{len(lines):,} sale lines drawn")
 
     online = np.flatnonzero(lines.group == "online")
