@@ -483,8 +483,3 @@ def fx_rates(levels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         currency: np.round(FX_BASE[currency] * np.exp(level), 10 if currency == "VND" else 6)
         for currency, level in levels.items()
     }
-
-
-def build_fx_rates(rng: np.random.Generator, days: np.ndarray) -> dict[str, np.ndarray]:
-    """Daily CNY-per-unit rates: a mean-reverting walk around each currency's base."""
-    return fx_rates(fx_levels(rng, len(days)))
