@@ -251,3 +251,14 @@ def test_only_large_runs_are_chunked(
         seed=3,
     )
     assert report.chunked_by_year
+
+
+def test_a_running_month_has_no_rebate_line_yet(raw: Path) -> None:
+    """The monthly rebate is dated the month's last day: data ending on 6 January has none."""
+    paths = sorted((raw / "distributor" / "202401").glob("*.xlsx"))
+    assert paths
+    for path in paths:
+        sheet = openpyxl.load_workbook(path, read_only=True).active
+        lines = [list(r) for r in sheet.iter_rows(values_only=True)][5:-1]
+        assert lines and all(r[0] <= dt.datetime(2024, 1, 6) for r in lines), path.name
+        assert not [r for r in lines if str(r[1]).startswith("FL")], path.name

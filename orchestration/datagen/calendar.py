@@ -14,6 +14,19 @@ SPRING_FESTIVAL = {
     2025: "2025-01-29",
     2026: "2026-02-17",
     2027: "2027-02-06",
+    2028: "2028-01-26",
+    2029: "2029-02-13",
+    2030: "2030-02-03",
+    2031: "2031-01-23",
+    2032: "2032-02-11",
+    2033: "2033-01-31",
+    2034: "2034-02-19",
+    2035: "2035-02-08",
+    2036: "2036-01-28",
+    2037: "2037-02-15",
+    2038: "2038-02-04",
+    2039: "2039-01-24",
+    2040: "2040-02-12",
 }
 
 PEAK_STRENGTH = {  # (618 ramp, 618 day, Double 11 ramp, Double 11 day, weekend)
@@ -22,6 +35,15 @@ PEAK_STRENGTH = {  # (618 ramp, 618 day, Double 11 ramp, Double 11 day, weekend)
     "distributor": (1.0, 1.0, 1.0, 1.0, 0.35),
     "overseas": (1.05, 1.3, 1.4, 4.0, 1.15),  # 11.11 is big on Shopee and Lazada too
 }
+
+
+def check_calendar_covers(last_year: int) -> None:
+    """The lunar calendar is a table: a year past it would silently lose its Spring Festival."""
+    if last_year > max(SPRING_FESTIVAL):
+        raise ValueError(
+            f"no Spring Festival date for {last_year}: the demo calendar ends in "
+            f"{max(SPRING_FESTIVAL)} (orchestration/datagen/calendar.py)"
+        )
 
 
 def daily_weights(days: np.ndarray, channel_group: str) -> np.ndarray:

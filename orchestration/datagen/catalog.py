@@ -15,6 +15,9 @@ from orchestration.datagen import cells, plan
 from orchestration.settings import DBT_PROJECT_DIR
 
 CITIES_SEED = DBT_PROJECT_DIR / "seeds" / "ref_cities.csv"
+# A year after the plan years draws from generators of its own, one per stream, so that what
+# the plan years draw (from the run's generator) never depends on how far the data goes.
+LATER_YEAR_STREAMS = ("sales", "stores", "distributors", "fx", "targets")
 TIER_WEIGHT = {"1": 10.0, "new1": 6.0, "2": 3.0, "3": 1.5, "4": 0.7, "5": 0.3}
 FX_BASE = {"THB": 0.2000, "VND": 0.000290, "MYR": 1.5400, "USD": 7.1500}
 COUNTRY_CURRENCY = {"th": "THB", "vn": "VND", "my": "MYR"}
@@ -75,6 +78,11 @@ class Outlets:
     def active_in(self, month: np.datetime64) -> np.ndarray:
         still_open = np.isnat(self.closed) | (self.closed >= month)
         return (self.opened <= month) & still_open
+
+
+def later_year_rng(seed: int, year: int, stream: str) -> np.random.Generator:
+    """The generator of one stream (LATER_YEAR_STREAMS) of one year after the plan years."""
+    return np.random.default_rng([seed, year, LATER_YEAR_STREAMS.index(stream)])
 
 
 def _place(rng: np.random.Generator, cities: Cities, region: str, count: int) -> np.ndarray:
@@ -226,6 +234,166 @@ def build_distributors(rng: np.random.Generator, cities: Cities) -> Outlets:
     )
 
 
+def _in_any_city(rng: np.random.Generator, cities: Cities, regions: np.ndarray) -> np.ndarray:
+    """City of each new outlet: any city of its region, bigger cities more often (after the
+    plan years the network also reaches cities it did not cover in 2023)."""
+    city = np.zeros(len(regions), dtype=int)
+    for i, region in enumerate(regions):
+        candidates = np.flatnonzero(cities.region == region)
+        weights = cities.weight[candidates]
+        city[i] = rng.choice(candidates, p=weights / weights.sum())
+    return city
+
+
+def _in_year(rng: np.random.Generator, year: int, count: int) -> np.ndarray:
+    return np.datetime64(f"{year}-01", "M") + rng.integers(0, 12, count).astype("timedelta64[M]")
+
+
+def _open_all_year(outlets: Outlets, year: int) -> np.ndarray:
+    """Outlets trading since before `year` and not closing: those a year can close."""
+    return np.flatnonzero(
+        (outlets.opened < np.datetime64(f"{year}-01", "M")) & np.isnat(outlets.closed)
+    )
+
+
+def _closing(outlets: Outlets, closing: np.ndarray, months: np.ndarray) -> Outlets:
+    closed = outlets.closed.copy()
+    closed[closing] = months
+    return Outlets(
+        outlets.ids,
+        outlets.names,
+        outlets.city,
+        outlets.region,
+        outlets.opened,
+        closed,
+        outlets.weight,
+        outlets.tier,
+    )
+
+
+def _opening(
+    outlets: Outlets,
+    ids: list[str],
+    names: list[str],
+    city: np.ndarray,
+    region: np.ndarray,
+    opened: np.ndarray,
+    weight: np.ndarray,
+    tier: np.ndarray,
+) -> Outlets:
+    """The network with new outlets appended (ids continue: earlier ids never change)."""
+    return Outlets(
+        np.concatenate([outlets.ids, ids]),
+        np.concatenate([outlets.names, names]),
+        np.concatenate([outlets.city, city]),
+        np.concatenate([outlets.region, region]),
+        np.concatenate([outlets.opened, opened]),
+        np.concatenate([outlets.closed, np.full(len(ids), np.datetime64("NaT"), "datetime64[M]")]),
+        np.concatenate([outlets.weight, weight]),
+        np.concatenate([outlets.tier, tier]),
+    )
+
+
+def extend_stores(stores: Outlets, cities: Cities, seed: int, years: range) -> Outlets:
+    """Stores opening and closing in the years after the plan, one year after the other."""
+    regions, counts = list(plan.STORES_2023), np.array(list(plan.STORES_2023.values()))
+    for year in years:
+        rng = later_year_rng(seed, year, "stores")
+        candidates = _open_all_year(stores, year)
+        closing = rng.choice(candidates, plan.STORE_CHANGES_PER_YEAR["close"], replace=False)
+        stores = _closing(stores, closing, _in_year(rng, year, len(closing)))
+        count = plan.STORE_CHANGES_PER_YEAR["open"]
+        region = rng.choice(regions, size=count, p=counts / counts.sum())
+        city = _in_any_city(rng, cities, region)
+        first = len(stores.ids)
+        stores = _opening(
+            stores,
+            [f"S{first + i + 1:04d}" for i in range(count)],
+            [
+                f"{cities.name_zh[c].removesuffix('市')}{first + i + 1:04d}店"
+                for i, c in enumerate(city)
+            ],
+            city,
+            region,
+            _in_year(rng, year, count),
+            np.clip(rng.lognormal(0.0, 0.35, count), 0.55, 2.5),
+            np.zeros(count, int),
+        )
+    return stores
+
+
+def _distributor_names(cities: Cities, city: np.ndarray, first: int) -> list[str]:
+    surnames = "华鑫恒盛瑞祥宏达信诚金海联创新源博远佳和"
+    return [
+        f"{cities.name_zh[c].removesuffix('市')}{surnames[(first + i) % 20]}"
+        f"{surnames[((first + i) * 7 + 3) % 20]}电子商贸有限公司"
+        for i, c in enumerate(city)
+    ]
+
+
+def extend_distributors(distributors: Outlets, cities: Cities, seed: int, years: range) -> Outlets:
+    """Contracts signed and ended in the years after the plan, and the south's master
+    distributor (plan.MASTER_DISTRIBUTOR) in the year it opens."""
+    master_month = np.datetime64(plan.MASTER_DISTRIBUTOR["opens"], "M")
+    for year in years:
+        rng = later_year_rng(seed, year, "distributors")
+        distributors = _distributor_changes(distributors, cities, rng, year)
+        if master_month.astype("datetime64[Y]").astype(int) + 1970 == year:
+            distributors = _with_master(distributors, cities, rng, master_month)
+    return distributors
+
+
+def _distributor_changes(
+    distributors: Outlets, cities: Cities, rng: np.random.Generator, year: int
+) -> Outlets:
+    """Contracts ending outside the east (not the key accounts), new tier-3 contracts."""
+    changes = plan.DISTRIBUTOR_CHANGES_PER_YEAR
+    candidates = _open_all_year(distributors, year)
+    candidates = candidates[distributors.region[candidates] != "east"]
+    candidates = candidates[distributors.tier[candidates] != 1]
+    ending = rng.choice(candidates, changes["end"], replace=False)
+    distributors = _closing(distributors, ending, _in_year(rng, year, len(ending)))
+    others = [r for r in plan.DISTRIBUTORS_2023 if r != "east"]
+    region = np.array(
+        ["east"] * changes["open_east"] + list(rng.choice(others, size=changes["open_elsewhere"]))
+    )
+    city = _in_any_city(rng, cities, region)
+    first = len(distributors.ids)
+    return _opening(
+        distributors,
+        [f"D{first + i + 1:03d}" for i in range(len(region))],
+        _distributor_names(cities, city, first),
+        city,
+        region,
+        _in_year(rng, year, len(region)),
+        np.clip(rng.lognormal(-0.3, 0.5, len(region)), 0.2, 2.0),
+        np.full(len(region), 3),
+    )
+
+
+def _with_master(
+    distributors: Outlets, cities: Cities, rng: np.random.Generator, month: np.datetime64
+) -> Outlets:
+    """The master distributor: tier 1, in a tier-1 city of its region, weighted so that it has
+    its planned share of the region's sales in its first month."""
+    master = plan.MASTER_DISTRIBUTOR
+    region = master["region"]
+    peers = distributors.active_in(month) & (distributors.region == region)
+    share = master["share_of_region"]
+    city = rng.choice(np.flatnonzero((cities.region == region) & (cities.tier == "1")))
+    first = len(distributors.ids)
+    return _opening(
+        distributors,
+        [f"D{first + 1:03d}"],
+        _distributor_names(cities, np.array([city]), first),
+        np.array([city]),
+        np.array([region]),
+        np.array([month]),
+        np.array([share / (1 - share) * distributors.weight[peers].sum()]),
+        np.array([1]),
+    )
+
+
 @dataclass(frozen=True)
 class PriceBook:
     """List price of each SKU in each month of the data range (prices change on month starts)."""
@@ -238,6 +406,13 @@ class PriceBook:
 
     def cost_ratio(self) -> np.ndarray:
         return np.array([plan.SERIES[s].cost_ratio for s in self.series_index])
+
+    def until(self, last_month: np.datetime64) -> PriceBook:
+        """The price book as published up to `last_month` (later price changes unknown)."""
+        kept = self.months <= last_month
+        return PriceBook(
+            self.skus, self.sku_names, self.series_index, self.months[kept], self.price[:, kept]
+        )
 
 
 def _nice_price(value: float) -> float:
@@ -283,13 +458,28 @@ def _july_cuts_since(launch: np.datetime64, month: np.datetime64) -> int:
     return cuts
 
 
-def build_fx_rates(rng: np.random.Generator, days: np.ndarray) -> dict[str, np.ndarray]:
-    """Daily CNY-per-unit rates: a mean-reverting walk around each currency's base."""
-    rates = {}
-    for currency, base in FX_BASE.items():
-        shocks = rng.normal(0.0, 0.0025, len(days))
-        level = np.zeros(len(days))
-        for i in range(1, len(days)):  # one value per calendar day, a few thousand at most
+def fx_levels(
+    rng: np.random.Generator, n_days: int, previous: dict[str, float] | None = None
+) -> dict[str, np.ndarray]:
+    """Daily log-deviation of each currency from its base: a mean-reverting walk.
+
+    It starts at the base rate, or continues from `previous` (the level of the day before).
+    """
+    levels = {}
+    for currency in FX_BASE:
+        shocks = rng.normal(0.0, 0.0025, n_days)
+        level = np.zeros(n_days)
+        if previous is not None and n_days:
+            level[0] = previous[currency] * 0.985 + shocks[0]
+        for i in range(1, n_days):  # one value per calendar day, a few thousand at most
             level[i] = level[i - 1] * 0.985 + shocks[i]
-        rates[currency] = np.round(base * np.exp(level), 10 if currency == "VND" else 6)
-    return rates
+        levels[currency] = level
+    return levels
+
+
+def fx_rates(levels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """CNY per unit of each currency, from the walk's levels."""
+    return {
+        currency: np.round(FX_BASE[currency] * np.exp(level), 10 if currency == "VND" else 6)
+        for currency, level in levels.items()
+    }

@@ -23,7 +23,7 @@ def _cost_ratio_of_mix(shares: dict[str, float]) -> float:
 
 
 def _gross(year: int, group: str) -> float:
-    gross = plan.GROSS_BY_CHANNEL[plan.year_plan(year)]
+    gross = plan.gross_by_channel(year)
     return sum(v for ch, v in gross.items() if plan.CHANNEL_GROUP_OF[ch] == group)
 
 
@@ -126,6 +126,9 @@ def region_shares(year: int, group: str) -> dict[str, float]:
         shares = _with_share(shares, "east", east)
     if pinned == 2022:
         shares = _with_share(shares, "south", shares["south"] * _south_2022_factor())
+    if group == "distributor" and plan.after_plan(year):
+        for region, share in plan.DISTRIBUTOR_REGION_SHARE_AFTER_PLAN.items():
+            shares = _with_share(shares, region, share)
     return shares
 
 
@@ -167,7 +170,7 @@ def build_cells(first_day: np.datetime64, last_day: np.datetime64, scale: float)
     """Every (month, channel, region, series) with planned sales inside the date range."""
     rows: list[tuple] = []
     for year in range(int(str(first_day)[:4]), int(str(last_day)[:4]) + 1):
-        gross_by_channel = plan.GROSS_BY_CHANNEL[plan.year_plan(year)]
+        gross_by_channel = plan.gross_by_channel(year)
         shares = series_shares(year)
         for channel, channel_gross in gross_by_channel.items():
             group = plan.CHANNEL_GROUP_OF[channel]

@@ -45,10 +45,21 @@ def _pick(rng: np.random.Generator, files: list[Path]) -> Path:
     return files[int(rng.integers(0, len(files)))]
 
 
-def inject(out_dir: Path, rng: np.random.Generator) -> list[Defect]:
-    online = sorted((out_dir / "online").glob("*/*_orders_*.jsonl"))
-    refunds = sorted((out_dir / "online").glob("*/*_refunds_*.jsonl"))
-    pos = sorted((out_dir / "store").glob("pos_*.csv"))
+def _dated_until(paths: list[Path], until: np.datetime64 | None) -> list[Path]:
+    """The files of business dates up to `until` (names end in _YYYYMMDD), sorted."""
+    if until is None:
+        return sorted(paths)
+    last = str(until).replace("-", "")
+    return sorted(p for p in paths if p.stem.rsplit("_", 1)[-1] <= last)
+
+
+def inject(
+    out_dir: Path, rng: np.random.Generator, until: np.datetime64 | None = None
+) -> list[Defect]:
+    """Inject the defects into the files of business dates up to `until` (None: all)."""
+    online = _dated_until(list((out_dir / "online").glob("*/*_orders_*.jsonl")), until)
+    refunds = _dated_until(list((out_dir / "online").glob("*/*_refunds_*.jsonl")), until)
+    pos = _dated_until(list((out_dir / "store").glob("pos_*.csv")), until)
     defects: list[Defect] = []
     if online:
         defects += _online_defects(out_dir, rng, online, refunds)

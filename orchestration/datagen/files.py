@@ -19,6 +19,9 @@ import pyarrow as pa
 from orchestration.datagen.xlsx import write_xlsx_sheet_data
 
 Columns = dict[str, np.ndarray]
+# The business dates a writer keeps (first, last), None for all: a year after the plan years
+# is drawn whole and written up to the run's end date.
+Window = tuple[np.datetime64, np.datetime64] | None
 WRITER_THREADS = 4
 FILES_PER_BATCH = 64
 
@@ -70,16 +73,25 @@ def register_all(
         register(connection, name, columns, row_numbers)
 
 
-def _months(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """First days of the months `table` has rows in.
+def _months(connection: duckdb.DuckDBPyConnection, table: str, window: Window) -> list[str]:
+    """First days of the months `table` has rows in (inside the window).
 
     The daily feeds are composed a month at a time: DuckDB holds every line's text and then
     every file's while it composes, a year of that at benchmark scale is gigabytes.
     """
     rows = connection.sql(
-        f"SELECT DISTINCT date_trunc('month', day)::DATE FROM {table} ORDER BY 1"
+        f"SELECT DISTINCT date_trunc('month', day)::DATE FROM {table} "
+        f"WHERE {_within('day', window)} ORDER BY 1"
     ).fetchall()
     return [row[0].isoformat() for row in rows]
+
+
+def _within(column: str, window: Window) -> str:
+    """SQL: `column` (a date) falls inside the window. Identifiers (order ids, receipt and
+    document numbers) are numbered before this filter, so they do not depend on the window."""
+    if window is None:
+        return "TRUE"
+    return f"{column} BETWEEN DATE '{window[0]}' AND DATE '{window[1]}'"
 
 
 def _in_month(column: str, month: str) -> str:
@@ -136,10 +148,12 @@ JOIN platforms USING (platform)
 """
 
 
-def write_online(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
+def write_online(
+    connection: duckdb.DuckDBPyConnection, out_dir: Path, window: Window = None
+) -> int:
     connection.execute(ORDER_IDS)
     written = 0
-    for month in _months(connection, "online_lines"):
+    for month in _months(connection, "online_lines", window):
         written += write_files(
             connection,
             _per_file(
@@ -166,7 +180,7 @@ def write_online(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
             FROM online_lines
             JOIN order_ids USING (order_idx) JOIN platforms USING (platform)
             JOIN cities USING (city) JOIN skus USING (sku)
-            WHERE {_in_month("day", month)}
+            WHERE {_in_month("day", month)} AND {_within("day", window)}
             GROUP BY ALL
         """.replace(
                     "GROUP BY ALL",
@@ -178,7 +192,7 @@ def write_online(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
             ),
             out_dir,
         )
-    for month in _months(connection, "refund_rows"):
+    for month in _months(connection, "refund_rows", window):
         written += write_files(
             connection,
             _per_file(
@@ -199,7 +213,7 @@ def write_online(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
             FROM refund_rows
             JOIN order_ids USING (order_idx) JOIN platforms USING (platform)
             JOIN skus USING (sku) JOIN reasons USING (reason)
-            WHERE {_in_month("day", month)}
+            WHERE {_in_month("day", month)} AND {_within("day", window)}
         """,
                 "seconds, refund_idx",
             ),
@@ -246,10 +260,10 @@ JOIN stores USING (store)
 """
 
 
-def write_store(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
+def write_store(connection: duckdb.DuckDBPyConnection, out_dir: Path, window: Window = None) -> int:
     connection.execute(RECEIPT_IDS)
     written = 0
-    for month in _months(connection, "pos_lines"):
+    for month in _months(connection, "pos_lines", window):
         written += write_files(
             connection,
             _per_file(
@@ -265,7 +279,7 @@ def write_store(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
             JOIN receipt_ids r USING (receipt_idx)
             LEFT JOIN receipt_ids o ON o.receipt_idx = p.original_receipt_idx
             JOIN stores USING (store) JOIN skus USING (sku) JOIN cashiers USING (cashier)
-            WHERE {_in_month("p.day", month)}
+            WHERE {_in_month("p.day", month)} AND {_within("p.day", window)}
         """,
                 "store_id, receipt_no, line_no",
             ),
@@ -287,6 +301,7 @@ DISTRIBUTOR_HEADER = (
     "备注",
 )
 SELL_IN_LINES = """
+-- document numbers before the window filter, spreadsheet rows after it
 WITH documents AS (
     SELECT s.*, distributor_id, distributor_name, strftime(day, '%Y%m') AS yyyymm,
            CASE kind
@@ -305,16 +320,20 @@ SELECT d.*, coalesce(sku_code, '') AS sku_text,
        row_number() OVER (PARTITION BY distributor, yyyymm
                           ORDER BY day, document, sku, _seq) + 5 AS r
 FROM documents d LEFT JOIN skus USING (sku)
+WHERE {window}
 """
 
 
-def write_distributors(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
+def write_distributors(
+    connection: duckdb.DuckDBPyConnection, out_dir: Path, window: Window = None
+) -> int:
     """One workbook per distributor-month: title block, header, lines, total row."""
     header_cells = "".join(
         f'<c r="{chr(65 + i)}5" t="inlineStr"><is><t>{name}</t></is></c>'
         for i, name in enumerate(DISTRIBUTOR_HEADER)
     )
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE sell_in_rows AS {SELL_IN_LINES}")
+    sell_in_lines = SELL_IN_LINES.format(window=_within("d.day", window))
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE sell_in_rows AS {sell_in_lines}")
     sql = f"""
         WITH data_rows AS (
             SELECT distributor_id, yyyymm, r,
@@ -396,11 +415,13 @@ def _csv_bytes(header: tuple[str, ...]) -> Callable[[str], bytes]:
     return lambda content: (",".join(header) + "\n" + content).encode("utf-8")
 
 
-def write_overseas(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
+def write_overseas(
+    connection: duckdb.DuckDBPyConnection, out_dir: Path, window: Window = None
+) -> int:
     written = write_files(
         connection,
         _per_file(
-            """
+            f"""
         SELECT 'overseas/shopee/' || country_code || '/shopee_' || country_code || '_orders_'
                    || strftime(day, '%Y%m%d') || '.csv' AS file,
                concat_ws(',',
@@ -416,7 +437,8 @@ def write_overseas(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
                    local_amount(refund_amount, decimals)) AS line,
                seconds, order_no, _seq
         FROM (SELECT *, CASE WHEN country_code = 'vn' THEN 0 ELSE 2 END AS decimals
-              FROM shopee_rows JOIN countries USING (country))
+              FROM shopee_rows JOIN countries USING (country)
+              WHERE {_within("day", window)})
         JOIN skus USING (sku)
     """,
             "seconds, order_no, _seq",
@@ -427,7 +449,7 @@ def write_overseas(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
     written += write_files(
         connection,
         _per_file(
-            """
+            f"""
         SELECT 'overseas/lazada/' || country_code || '/lazada_' || country_code || '_orders_'
                    || strftime(day, '%Y%m%d') || '.csv' AS file,
                concat_ws(',', (item_no + 3000000000)::VARCHAR
@@ -440,7 +462,8 @@ def write_overseas(connection: duckdb.DuckDBPyConnection, out_dir: Path) -> int:
                                      ELSE 'returned' END, buyer::VARCHAR) AS line,
                seconds, item_no, _seq
         FROM (SELECT *, CASE WHEN currency_code = 'VND' THEN 0 ELSE 2 END AS decimals
-              FROM lazada_rows JOIN countries USING (country) JOIN currencies USING (currency))
+              FROM lazada_rows JOIN countries USING (country) JOIN currencies USING (currency)
+              WHERE {_within("day", window)})
         JOIN skus USING (sku)
     """,
             "seconds, item_no, _seq",

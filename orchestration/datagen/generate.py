@@ -1,4 +1,11 @@
-"""`warehouse generate`: the whole demo company, deterministic for a seed, at any scale."""
+"""`warehouse generate`: the whole demo company, deterministic for a seed, at any scale.
+
+The plan years (2022-2025) are drawn from the run's generator exactly as when the data ends in
+2025; each later year is drawn whole from generators of its own (catalog.later_year_rng) and
+written up to the end date. So the files of the plan years do not depend on how far the data
+goes, and a later year's files up to a date do not depend on the end date either (the demo ends
+yesterday, and yesterday moves).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +14,42 @@ import json
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from orchestration.datagen import catalog, cells, defects, draw, files, money, reference, tables
+from orchestration.datagen import (
+    calendar,
+    catalog,
+    cells,
+    defects,
+    draw,
+    files,
+    money,
+    plan,
+    reference,
+    tables,
+)
 
+BUSINESS_TIME_ZONE = ZoneInfo("Asia/Shanghai")
+PLAN_LAST_DAY = np.datetime64(f"{plan.LAST_PLAN_YEAR}-12-31", "D")
 FEED_FOLDERS = ("online", "store", "distributor", "overseas", "reference", "_manifest")
 PRICE_BOOK_START = np.datetime64("2021-01", "M")
 # Expected sale lines above which a run is drawn a year at a time. One go peaks at ~0.6 kB a
 # line (2.5 GB for 4M lines, scale 4.8 over 2022-2025); a year at a time peaks at what the
 # largest year needs (5.5 GB for 30M lines). Smaller runs stay byte-identical to one go.
 CHUNK_ABOVE_LINES = 4_000_000
+
+
+def demo_end_date(now: datetime | None = None) -> date:
+    """The demo data's last business date: yesterday in Asia/Shanghai, the company's time zone
+    (its feeds of a day are complete the next morning). A naive `now` is taken as UTC."""
+    moment = now if now is not None else datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(BUSINESS_TIME_ZONE).date() - timedelta(days=1)
 
 
 @dataclass
@@ -47,54 +78,146 @@ def generate(
 ) -> GenerationReport:
     """Write every feed into `out_dir`.
 
-    `chunk_by_year` draws and writes one calendar year at a time, which bounds memory by the
-    largest year instead of the whole range; None chooses it for runs expected to exceed
-    CHUNK_ABOVE_LINES. Smaller runs are drawn in one go, and only those reproduce the review's
-    calibrated figures exactly (see `_write_years`).
+    `chunk_by_year` draws and writes the plan years one calendar year at a time, which bounds
+    memory by the largest year instead of the whole range; None chooses it for runs expected to
+    exceed CHUNK_ABOVE_LINES. Smaller runs are drawn in one go, and only those reproduce the
+    review's calibrated figures exactly (see `_write_years`). Years after the plan are always
+    drawn a year at a time.
     """
     first_day, last_day = np.datetime64(start, "D"), np.datetime64(end, "D")
     if last_day < first_day:
         raise ValueError(f"--end {end} is before --start {start}")
+    calendar.check_calendar_covers(_year(last_day))
     report = GenerationReport(out_dir, scale, start, end, seed)
     clock = _Stopwatch(report, progress)
     rng = np.random.default_rng(seed)
 
-    plan_cells = cells.build_cells(first_day, last_day, scale)
-    cities = catalog.load_cities(rng)
-    company = _Company(
-        cities,
-        catalog.build_stores(rng, cities),
-        catalog.build_distributors(rng, cities),
-        catalog.build_price_book(
-            min(PRICE_BOOK_START, first_day.astype("datetime64[M]")),
-            last_day.astype("datetime64[M]"),
-        ),
-    )
-    if chunk_by_year is None:
-        chunk_by_year = draw.expected_line_count(plan_cells, company.prices) > CHUNK_ABOVE_LINES
-    report.chunked_by_year = chunk_by_year
+    plan_last = _plan_last(last_day)
+    in_plan = first_day <= plan_last
+    plan_cells = cells.build_cells(first_day, plan_last, scale) if in_plan else None
+    company = _build_company(rng, seed, first_day, last_day)
     _clean(out_dir)
-    if chunk_by_year:
-        _write_years(rng, company, plan_cells, first_day, last_day, report, clock)
-    else:
-        _write_sales(rng, company, plan_cells, first_day, last_day, report, clock)
+    numbers = _OverseasNumbers()
+    if plan_cells is not None:
+        if chunk_by_year is None:
+            expected = draw.expected_line_count(plan_cells, company.prices)
+            chunk_by_year = expected > CHUNK_ABOVE_LINES
+        report.chunked_by_year = chunk_by_year
+        write = _write_years if chunk_by_year else _write_sales
+        write(rng, company, plan_cells, first_day, plan_last, report, clock, numbers)
+    for year in _later_years(first_day, last_day):
+        _write_later_year(seed, year, company, (first_day, last_day), report, clock, numbers)
 
-    days = np.arange(first_day, last_day + 1)
-    reference.write_products(out_dir, company.prices)
-    reference.write_stores(out_dir, company.stores, cities)
-    reference.write_distributors(out_dir, company.distributors, cities)
-    reference.write_fx_rates(out_dir, days, catalog.build_fx_rates(rng, days))
-    reference.write_targets(out_dir, plan_cells, scale, rng, first_day, last_day)
+    _write_reference(rng, seed, company, plan_cells, first_day, last_day, report)
     report.files["reference"] = 5
-    if with_defects:
-        injected = defects.inject(out_dir, np.random.default_rng(seed + 1))
-        defects.write_manifest(out_dir, injected)
-        report.defects = len(injected)
-    else:
-        defects.write_manifest(out_dir, [])
+    # Defects go into the plan years' files, picked as when the data ends in 2025.
+    injected = (
+        defects.inject(out_dir, np.random.default_rng(seed + 1), until=plan_last)
+        if with_defects and in_plan
+        else []
+    )
+    defects.write_manifest(out_dir, injected)
+    report.defects = len(injected)
     clock.lap("reference", "reference feeds and defects written")
     _write_generation_manifest(report)
     return report
+
+
+def _write_reference(
+    rng: np.random.Generator,
+    seed: int,
+    company: _Company,
+    plan_cells: cells.Cells | None,
+    first_day: np.datetime64,
+    last_day: np.datetime64,
+    report: GenerationReport,
+) -> None:
+    """Products, stores, distributors, FX rates and targets as published on the end date."""
+    out_dir, scale = report.out_dir, report.scale
+    fx_days, fx_rates = _fx_rates(rng, seed, first_day, last_day)
+    reference.write_products(out_dir, company.prices.until(last_day.astype("datetime64[M]")))
+    reference.write_stores(out_dir, company.stores, company.cities)
+    reference.write_distributors(out_dir, company.distributors, company.cities)
+    reference.write_fx_rates(out_dir, fx_days, fx_rates)
+    rows = []
+    if plan_cells is not None:  # the run's generator, after the plan years' sales and FX
+        rows += reference.target_rows(plan_cells, scale, rng, first_day, _plan_last(last_day))
+    for year in _later_years(first_day, last_day):  # finance publishes whole years
+        year_first, year_last = _year_bounds(year)
+        rows += reference.target_rows(
+            cells.build_cells(year_first, year_last, scale),
+            scale,
+            catalog.later_year_rng(seed, year, "targets"),
+            year_first,
+            year_last,
+        )
+    reference.write_targets(out_dir, rows)
+
+
+def _plan_last(last_day: np.datetime64) -> np.datetime64:
+    """The last day the run's own generator draws: the end date, or the plan years' last."""
+    return min(last_day, PLAN_LAST_DAY)
+
+
+def _later_years(first_day: np.datetime64, last_day: np.datetime64) -> range:
+    """The years after the plan years that the range reaches."""
+    return range(max(_year(first_day), plan.LAST_PLAN_YEAR + 1), _year(last_day) + 1)
+
+
+def _year(day: np.datetime64) -> int:
+    return int(day.astype("datetime64[Y]").astype(int)) + 1970
+
+
+def _year_bounds(year: int) -> tuple[np.datetime64, np.datetime64]:
+    return np.datetime64(f"{year}-01-01", "D"), np.datetime64(f"{year}-12-31", "D")
+
+
+def _build_company(
+    rng: np.random.Generator, seed: int, first_day: np.datetime64, last_day: np.datetime64
+) -> _Company:
+    """Cities, the network and the price book. The network of the plan years comes from the
+    run's generator; its changes after the plan years (up to the end year) from their own."""
+    cities = catalog.load_cities(rng)
+    stores = catalog.build_stores(rng, cities)
+    distributors = catalog.build_distributors(rng, cities)
+    network_years = range(plan.LAST_PLAN_YEAR + 1, _year(last_day) + 1)
+    last_month = last_day.astype("datetime64[M]")
+    if network_years:  # a later year is drawn whole: its prices are needed to December
+        last_month = np.datetime64(f"{_year(last_day)}-12", "M")
+    return _Company(
+        cities,
+        catalog.extend_stores(stores, cities, seed, network_years),
+        catalog.extend_distributors(distributors, cities, seed, network_years),
+        catalog.build_price_book(
+            min(PRICE_BOOK_START, first_day.astype("datetime64[M]")), last_month
+        ),
+    )
+
+
+def _fx_rates(
+    rng: np.random.Generator, seed: int, first_day: np.datetime64, last_day: np.datetime64
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Daily rates of every day of the range: the plan years' walk from the run's generator,
+    then each later year's whole-year walk, continuing from the day before, cut at the end."""
+    days: list[np.ndarray] = []
+    parts: list[dict[str, np.ndarray]] = []
+    previous = None  # the walk's level on the day before
+    if first_day <= _plan_last(last_day):
+        days.append(np.arange(first_day, _plan_last(last_day) + 1))
+        parts.append(catalog.fx_levels(rng, len(days[-1])))
+        previous = {c: level[-1] for c, level in parts[-1].items()}
+    for year in _later_years(first_day, last_day):
+        year_first, year_last = _year_bounds(year)
+        year_days = np.arange(year_first, year_last + 1)
+        year_levels = catalog.fx_levels(
+            catalog.later_year_rng(seed, year, "fx"), len(year_days), previous
+        )
+        previous = {c: level[-1] for c, level in year_levels.items()}
+        kept = (year_days >= first_day) & (year_days <= last_day)
+        days.append(year_days[kept])
+        parts.append({c: level[kept] for c, level in year_levels.items()})
+    all_levels = {c: np.concatenate([part[c] for part in parts]) for c in catalog.FX_BASE}
+    return np.concatenate(days), catalog.fx_rates(all_levels)
 
 
 @dataclass(frozen=True)
@@ -139,6 +262,7 @@ def _write_years(
     last_day: np.datetime64,
     report: GenerationReport,
     clock: _Stopwatch,
+    numbers: _OverseasNumbers,
 ) -> None:
     """Draw, solve and write one calendar year at a time, freeing it before the next.
 
@@ -149,7 +273,6 @@ def _write_years(
     by one year only. Chunking is for volume benchmarks; the review's calibrated figures are
     only guaranteed unchunked (scale >= 1).
     """
-    numbers = _OverseasNumbers()
     for year in range(first_day.astype(object).year, last_day.astype(object).year + 1):
         year_first = max(first_day, np.datetime64(f"{year}-01-01", "D"))
         year_last = min(last_day, np.datetime64(f"{year}-12-31", "D"))
@@ -161,6 +284,37 @@ def _write_years(
         gc.collect()  # the year's arrays and DuckDB tables are gone before the next is drawn
 
 
+def _write_later_year(
+    seed: int,
+    year: int,
+    company: _Company,
+    window: tuple[np.datetime64, np.datetime64],
+    report: GenerationReport,
+    clock: _Stopwatch,
+    numbers: _OverseasNumbers,
+) -> None:
+    """A year after the plan: drawn whole from its own generator, written inside the window.
+
+    Drawing the whole year makes a day's files independent of the end date (the demo ends
+    yesterday); as in a chunked run, refunds and returns stay inside their sale's year.
+    """
+    year_first, year_last = _year_bounds(year)
+    if clock.progress:
+        clock.progress(f"  {year}:")
+    _write_sales(
+        catalog.later_year_rng(seed, year, "sales"),
+        company,
+        cells.build_cells(year_first, year_last, report.scale),
+        year_first,
+        year_last,
+        report,
+        clock,
+        numbers,
+        (max(window[0], year_first), min(window[1], year_last)),
+    )
+    gc.collect()
+
+
 def _write_sales(
     rng: np.random.Generator,
     company: _Company,
@@ -169,18 +323,21 @@ def _write_sales(
     last_day: np.datetime64,
     report: GenerationReport,
     clock: _Stopwatch,
-    numbers: _OverseasNumbers | None = None,
+    numbers: _OverseasNumbers,
+    window: files.Window = None,
 ) -> None:
     """Draw the sale lines of [first_day, last_day], solve their money, write their feeds.
 
     Refunds are booked up to last_day at the latest; one rng is used throughout, in a fixed
-    order, so a seed fixes every file.
+    order, so a seed fixes every file. Only rows dated inside `window` are written (by default
+    [first_day, last_day]: a running month's rebate line, dated its last day, is not yet).
     """
+    window = window or (first_day, last_day)
     lines = draw.draw_lines(rng, plan_cells, company.prices, first_day, last_day)
     draw.place_online(rng, lines, company.cities)
     draw.place_at_outlets(rng, lines, "store", company.stores, company.cities)
     draw.place_at_outlets(rng, lines, "distributor", company.distributors, company.cities)
-    report.order_lines += len(lines)
+    report.order_lines += int(((lines.day >= window[0]) & (lines.day <= window[1])).sum())
     clock.lap("draw", f"{len(lines):,} sale lines drawn")
 
     online = np.flatnonzero(lines.group == "online")
@@ -218,14 +375,13 @@ def _write_sales(
             },
         )
         shopee, lazada = tables.overseas_rows(rng, lines)
-        if numbers is not None:
-            numbers.continue_sequence(shopee, lazada)
+        numbers.continue_sequence(shopee, lazada)
         files.register_all(connection, {"shopee_rows": shopee, "lazada_rows": lazada})
         written = {
-            "online": files.write_online(connection, report.out_dir),
-            "store": files.write_store(connection, report.out_dir),
-            "distributor": files.write_distributors(connection, report.out_dir),
-            "overseas": files.write_overseas(connection, report.out_dir),
+            "online": files.write_online(connection, report.out_dir, window),
+            "store": files.write_store(connection, report.out_dir, window),
+            "distributor": files.write_distributors(connection, report.out_dir, window),
+            "overseas": files.write_overseas(connection, report.out_dir, window),
         }
     finally:
         connection.close()

@@ -251,7 +251,9 @@ def solve_discounts(
         rate[distributor] = np.clip(
             np.round(discount[distributor] / lines.gross[distributor], 4), *DISTRIBUTOR_RATE_BOUNDS
         )
-        invoiced = np.rint(lines.gross[distributor] * (1 - rate[distributor])).astype(np.int64)
+        invoiced = invoiced_cents(
+            lines.quantity[distributor], lines.price[distributor], rate[distributor]
+        )
         discount[distributor] = lines.gross[distributor] - invoiced
     paid = lines.gross - allocated - discount
     refunds.amount = _refund_amounts(lines, refunds, paid, rate)
@@ -262,13 +264,24 @@ def _refund_amounts(
     lines: Lines, refunds: Refunds, paid: np.ndarray, rate: np.ndarray
 ) -> np.ndarray:
     line = refunds.line
-    per_unit_invoiced = lines.price[line] * (1 - rate[line])
     distributor = lines.group[line] == "distributor"
     return np.where(
         distributor,
-        np.rint(refunds.quantity * per_unit_invoiced),
+        invoiced_cents(refunds.quantity, lines.price[line], rate[line]),
         np.rint(paid[line] * refunds.fraction),
     ).astype(np.int64)
+
+
+def invoiced_cents(units: np.ndarray, price: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """A sell-in line's 进货金额 in cents, as the feed documents it:
+    round(数量 x 标准单价 x (1 - 折扣率), 2), halves away from zero (Excel's ROUND).
+
+    Computed in integers: with the price in cents and the rate in basis points (four decimals)
+    the product is a whole number of 1/10,000 cents, so no half is lost to binary floats.
+    """
+    basis_points = np.rint(rate * 10_000).astype(np.int64)
+    exact = units.astype(np.int64) * price.astype(np.int64) * (10_000 - basis_points)
+    return np.sign(exact) * ((np.abs(exact) + 5_000) // 10_000)
 
 
 def _required_discounts(

@@ -4,7 +4,11 @@ Everything here is at scale 1 in CNY. The generator turns these annual figures i
 (month x channel x region x series) of *planned net sales* and then draws order lines until
 each cell's gross sales are met; discounts are finally solved per quarter x channel group x
 region x series so that net sales hit the plan to the cent. The constants below are the only
-place the review's headline figures (shared/spec/domain.md) enter the code.
+place the review's headline figures (the README's table) enter the code.
+
+The plan years (YEARS) are calibrated; the business goes on after them. A later year continues
+2025 with a fixed growth per channel (GROWTH_AFTER_PLAN) and 2025's margins, product mix and
+regional split, except for the south's master distributor (MASTER_DISTRIBUTOR) from 2026.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 YEARS = (2022, 2023, 2024, 2025)
 CALIBRATION_YEAR = 2023
+LAST_PLAN_YEAR = YEARS[-1]
 
 CHANNEL_GROUPS = ("online", "store", "distributor", "overseas")
 ONLINE_PLATFORMS = ("tmall", "jd", "pinduoduo", "douyin", "wecom_community")
@@ -64,6 +69,22 @@ GROSS_BY_CHANNEL: dict[int, dict[str, float]] = {
     },
 }
 FY2023_NET_SALES = 132_000_000  # figure 1
+
+# After the plan years, gross sales grow by these rates a year, compounded from 2025: the big
+# marketplaces mature, live-stream (douyin) and private-domain (wecom) sales keep growing fast,
+# stores hold their ground (openings and closings about even), distributors grow with the south's
+# master distributor, and the overseas marketplaces keep ramping up.
+GROWTH_AFTER_PLAN = {
+    "tmall": 0.04,
+    "jd": 0.03,
+    "pinduoduo": 0.06,
+    "douyin": 0.18,
+    "wecom_community": 0.12,
+    "store": 0.01,
+    "distributor": 0.12,
+    "shopee": 0.30,
+    "lazada": 0.25,
+}
 
 # Gross margin rate by channel group (figure 10 for 2023).
 GROSS_MARGIN_RATE: dict[int, dict[str, float]] = {
@@ -279,6 +300,20 @@ SOUTH_NET_YOY_2023 = 0.18  # figure 13: fixes the 2022 south share
 # Figure 16: east x distributor net sales in Q3 (2024 actual; 2023 = 2024 / (1 - 5.2%)).
 EAST_DISTRIBUTOR_Q3_NET = {2024: 4_250_000, 2023: 4_250_000 / (1 - 0.052)}
 
+# From 2026 the south has a provincial master distributor (省级总代, tier 1, in a tier-1 city):
+# it takes over the region's key accounts and opens new ones, so the south's share of distributor
+# sales rises from 14% to 28% and the master distributor makes 60% of it (at scale 1 about
+# 10,000,000 CNY gross and 6,400,000 CNY invoiced purchases in 2026: the only distributor above
+# the tiered-rebate threshold of 5,000,000, crossing it in October). The east, whose distributor
+# figures the review quotes for 2023 and 2024, is left alone.
+MASTER_DISTRIBUTOR = {"region": "south", "opens": "2026-01", "share_of_region": 0.60}
+DISTRIBUTOR_REGION_SHARE_AFTER_PLAN = {"south": 0.28}
+# Yearly network changes after the plan years: stores opening and closing (openings follow the
+# regions' store counts); distributors signed (some in the east, which is far below its target
+# count) and contracts ended (outside the east).
+STORE_CHANGES_PER_YEAR = {"open": 9, "close": 7}
+DISTRIBUTOR_CHANGES_PER_YEAR = {"open_east": 2, "open_elsewhere": 3, "end": 3}
+
 # Distributor sell-in seasonality by month (stocking ahead of 618 and Double 11).
 DISTRIBUTOR_MONTH_WEIGHT = (0.07, 0.05, 0.08, 0.08, 0.08, 0.08, 0.09, 0.10, 0.11, 0.10, 0.09, 0.07)
 
@@ -346,6 +381,20 @@ def year_plan(year: int) -> int:
     return min(max(year, YEARS[0]), YEARS[-1])
 
 
+def after_plan(year: int) -> bool:
+    return year > LAST_PLAN_YEAR
+
+
+def gross_by_channel(year: int) -> dict[str, float]:
+    """Planned gross sales by channel: the plan year's, grown per channel after the plan."""
+    planned = GROSS_BY_CHANNEL[year_plan(year)]
+    if not after_plan(year):
+        return planned
+    years_on = year - LAST_PLAN_YEAR
+    return {ch: v * (1 + GROWTH_AFTER_PLAN[ch]) ** years_on for ch, v in planned.items()}
+
+
 def growth_factor(year: int) -> float:
-    """Volume outside the planned years grows or shrinks 8% a year from the nearest one."""
-    return 1.08 ** (year - year_plan(year))
+    """Volume before the plan years shrinks 8% a year back from 2022 (after them, see
+    gross_by_channel)."""
+    return 1.08 ** min(year - year_plan(year), 0)

@@ -174,18 +174,18 @@ def _pinned_targets(scale: float) -> dict[tuple, tuple[str, float]]:
     }
 
 
-def write_targets(
-    out_dir: Path,
+def target_rows(
     cells: Cells,
     scale: float,
     rng: np.random.Generator,
     first_day: np.datetime64,
     last_day: np.datetime64,
-) -> None:
+) -> list[list[object]]:
     """Monthly targets = plan x an ambition factor per scope and year; quarters and years add up.
 
     The review's own targets (figures 2, 16-18) are pinned: the factor of that scope-year is
-    chosen so the pinned period's months add up to the published value, to the cent.
+    chosen so the pinned period's months add up to the published value, to the cent. A year
+    after the plan years is given whole cells: finance publishes the whole year's targets.
     """
     month_index = cells.month.astype(int)
     years = sorted(set((cells.month.astype("datetime64[Y]").astype(int) + 1970).tolist()))
@@ -218,6 +218,10 @@ def write_targets(
                 cents[last] += round(pin[1] * 100) - int(cents[covered].sum())
             rows += _period_rows(region, group, line, series, months, cents)
     rows += _distributor_count_targets(years, rng)
+    return rows
+
+
+def write_targets(out_dir: Path, rows: list[list[object]]) -> None:
     write_csv(
         out_dir / "reference" / "targets.csv",
         [

@@ -289,6 +289,7 @@ def overseas_rows(rng: np.random.Generator, lines: Lines) -> tuple[Columns, Colu
     status_draw = rng.random(len(idx))
     s = np.flatnonzero(~lazada)
     order[s] = _one_row_per_sku(order[s], lines.sku[idx][s], int(order.max(initial=-1)) + 1)
+    seconds = _one_per_order(seconds, order)
     quantity = lines.quantity[idx][s]
     seller_voucher = np.where(rng.random(len(s)) < 0.2, np.round(deal[s] * quantity * 0.02), 0)
     shopee_voucher = np.where(rng.random(len(s)) < 0.2, np.round(deal[s] * quantity * 0.03), 0)
@@ -298,7 +299,7 @@ def overseas_rows(rng: np.random.Generator, lines: Lines) -> tuple[Columns, Colu
         "day": lines.day[idx][s],
         "seconds": seconds[s],
         "order_no": order[s],
-        "buyer": rng.integers(10**6, 10**7, len(s)),
+        "buyer": _one_per_order(rng.integers(10**6, 10**7, len(s)), order[s]),
         "sku": lines.sku[idx][s],
         "original_price": original[s],
         "deal_price": deal[s],
@@ -329,10 +330,17 @@ def overseas_rows(rng: np.random.Generator, lines: Lines) -> tuple[Columns, Colu
         "status": np.where(rng.random(len(item)) < plan.FULL_REFUND_RATE["overseas"], 2, 0).astype(
             np.int8
         ),
-        "buyer": rng.integers(10**7, 10**8, len(item)),
+        "buyer": _one_per_order(rng.integers(10**7, 10**8, len(item)), order[item]),
     }
     lazada_rows = _with_cancelled_rows(rng, lazada_rows, [])
     return shopee, lazada_rows
+
+
+def _one_per_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Every row takes its order's value (its first row's): an order id is one order, created
+    once by one buyer. (One value is still drawn per row, which keeps the draws that follow.)"""
+    _, first, inverse = np.unique(order, return_index=True, return_inverse=True)
+    return values[first][inverse]
 
 
 def _one_row_per_sku(order: np.ndarray, sku: np.ndarray, next_order: int) -> np.ndarray:
