@@ -193,15 +193,15 @@ def _is_check_step(step_key: str) -> bool:
 
 
 def failure_messages(result) -> list[str]:
-    """The errors of a failed run's steps, one line each (cut to stay readable)."""
+    """The root errors of a failed run's steps, one line each (cut to stay readable). The
+    run's own failure event repeats its first step's error: shown only without step errors."""
+    from orchestration.instance import root_error_text
+
     lines = []
     for event in result.all_events:
         error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
-        if error is not None:
-            cause = error.cause or error
-            while cause.cause is not None:
-                cause = cause.cause
-            lines.append(f"{event.step_key or 'run'}: {cause.message.strip()[:2000]}")
+        if error is not None and (event.step_key or not lines):
+            lines.append(f"{event.step_key or 'run'}: {root_error_text(error)}")
     return lines
 
 
@@ -212,8 +212,11 @@ def execute(
     progress: Progress,
     run_config: dict | None = None,
 ) -> tuple[bool, str]:
-    """One planned run of the refresh job, in this process; (success, run id)."""
+    """One planned run of the refresh job, in this process; (success, run id). The run is
+    tagged with this process, so that a later start can tell if it died with it
+    (orchestration.instance.fail_dead_runs)."""
     from orchestration.automation.refresh import REFRESH_JOB
+    from orchestration.instance import process_tags
 
     run_id = str(uuid.uuid4())
     job = defs.get_job_def(REFRESH_JOB)
@@ -228,7 +231,7 @@ def execute(
             asset_selection=list(planned.selection),
             run_config={**QUIET_LOGS, **(run_config or {})},
             raise_on_error=False,
-            tags=planned.tags,
+            tags={**planned.tags, **process_tags()},
         )
     for line in _summarize_checks(watch.failed_checks):
         progress(f"      {line}")

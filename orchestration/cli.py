@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from orchestration.settings import REPO_ROOT, load_settings, path_with_environment_scripts
+from orchestration.settings import (
+    REPO_ROOT,
+    SettingsError,
+    load_settings,
+    path_with_environment_scripts,
+)
 
 DEMO = {"scale": 1.0, "start": "2022-01-01", "end": "2025-12-31", "seed": 7}
 
@@ -46,7 +53,42 @@ def _ensure_demo_data(raw_dir: Path, regenerate: bool) -> None:
         print(f"Using the raw feeds in {raw_dir}")
 
 
+def _recover_runs() -> None:
+    """What earlier processes left behind: runs of this host whose process died are marked
+    failed and alerted, alerts a killed process did not send are sent (alert_sensors)."""
+    from orchestration.automation.alert_sensors import describe_delivery, recover_runs
+    from orchestration.automation.alerts import AlertNotifier
+    from orchestration.instance import get_instance
+
+    for run, sent in recover_runs(get_instance(), AlertNotifier()):
+        state = f"alert: {describe_delivery(sent[1])}" if sent else "already alerted"
+        print(f"Earlier run {run.run_id} failed (or lost its process): {state}")
+
+
+def _alert_failures(instance, process) -> list[str]:
+    """Alert each run of this process that failed (the daemon, which would alert them, may
+    not be running; the run-failure sensor will not alert them again); their causes."""
+    from orchestration.automation.alert_sensors import (
+        describe_delivery,
+        run_failure_cause,
+        send_run_failure_alert,
+    )
+    from orchestration.automation.alerts import AlertNotifier
+    from orchestration.automation.incidents import IncidentStore
+    from orchestration.instance import failed_runs_of_process
+
+    alerts = AlertNotifier()
+    store = IncidentStore(alerts.state_db_path())
+    causes = []
+    for run in failed_runs_of_process(instance, process):
+        if sent := send_run_failure_alert(instance, run, alerts, store):
+            print(f"Alert for the failed run {run.run_id}: {describe_delivery(sent[1])}")
+        causes.append(f"{run_failure_cause(instance, run.run_id)} (run {run.run_id})")
+    return causes
+
+
 def _run(args: argparse.Namespace) -> int:
+    _recover_runs()
     settings = load_settings()
     if args.raw_dir:
         os.environ["RAW_DIR"] = str(Path(args.raw_dir).resolve())
@@ -56,12 +98,19 @@ def _run(args: argparse.Namespace) -> int:
 
     ensure_manifest()  # the code location reads dbt's manifest when it is imported
     from orchestration.build import build_warehouse
+    from orchestration.instance import ProcessIdentity, get_instance
 
-    if not build_warehouse(settings.raw_dir, full_refresh=args.full_refresh):
-        print(
-            "The build failed: see the messages above (and the run in `warehouse ui`).",
-            file=sys.stderr,
-        )
+    instance = get_instance()
+    ok = False
+    try:
+        ok = build_warehouse(settings.raw_dir, instance=instance, full_refresh=args.full_refresh)
+    finally:  # also when the build raised (Ctrl-C fails the run in progress)
+        causes = _alert_failures(instance, ProcessIdentity.current())
+    if not ok:
+        sys.stdout.flush()
+        # the last line names the cause: the failed step and its root error
+        cause = causes[-1] if causes else "before any run started; see the message above"
+        print(f"The build failed: {cause}", file=sys.stderr)
         return 1
     print(f"\nMarts (read-only, for BI tools): {settings.serving_db}  (schema marts)")
     print(f"Working warehouse: {settings.warehouse_db}")
@@ -82,14 +131,82 @@ def _ui(args: argparse.Namespace) -> int:
 
     home = prepare_dagster_home()
     ensure_manifest()
+    _recover_runs()  # the daemon's dead_run_sensor sweeps too, once the code location loads
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})")
     # Under `dagster dev`, dagster-dbt re-parses the project with the `dbt` found on PATH
     # (DbtProject.prepare_if_dev): this environment's, even when it is not activated.
     env = {**os.environ, "PATH": path_with_environment_scripts(os.environ.get("PATH"))}
     dagster = Path(sys.executable).with_name("dagster")
-    return subprocess.call(
-        [str(dagster), "dev", "-h", args.host, "-p", str(args.port)], cwd=REPO_ROOT, env=env
-    )
+    return _supervise([str(dagster), "dev", "-h", args.host, "-p", str(args.port)], env)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# `dagster dev` stops its webserver and daemon itself (each given up to 60 s); past this, what
+# is left of its process group is terminated, then killed
+UI_STOP_GRACE_SECONDS = 30.0
+UI_KILL_GRACE_SECONDS = 10.0
+
+
+def _supervise(command: list[str], env: dict[str, str]) -> int:
+    """Run `command` (`dagster dev`) as the leader of a process group of its own, so that it
+    and everything it starts (webserver, daemon, code servers, run workers) stop together,
+    and a Ctrl-C in the terminal reaches this process only, which stops them once, in order.
+
+    On SIGTERM, SIGINT or SIGHUP: SIGTERM to `dagster dev` (it shuts its services down), then
+    SIGTERM and SIGKILL to whatever is left of the group; a second signal skips the waiting.
+    Returns 0 after such a stop, else the command's exit code (its group cleaned up too)."""
+    received: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
+        for sig in STOP_SIGNALS
+    }
+    try:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True)
+        while process.poll() is None and not received:
+            time.sleep(0.2)
+        if received:
+            print(f"Stopping the Dagster UI ({signal.Signals(received[0]).name})", flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            _wait(lambda: process.poll() is not None, UI_STOP_GRACE_SECONDS, received)
+        _stop_group(process, received)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if received else process.returncode
+
+
+def _wait(done, seconds: float, received: list[int]) -> None:
+    """Wait up to `seconds` for `done()`; stop waiting at a second stop signal."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline and len(received) < 2:
+        time.sleep(0.2)
+
+
+def _group_gone(process: subprocess.Popen) -> bool:
+    """Whether no process is left in the group `process` leads (the leader is reaped first:
+    a zombie still counts as a member)."""
+    process.poll()
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
+
+
+def _stop_group(process: subprocess.Popen, received: list[int]) -> None:
+    """SIGTERM what is left of the process group of `process`, SIGKILL it after a grace period;
+    reap the leader."""
+    if not _group_gone(process):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        _wait(lambda: _group_gone(process), UI_KILL_GRACE_SECONDS, received)
+        if not _group_gone(process):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _figures(args: argparse.Namespace) -> int:
@@ -160,9 +277,13 @@ def _quiet_api_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _quiet_api_warnings()
-    return args.handler(args)
+    try:
+        args = build_parser().parse_args(argv)
+        _quiet_api_warnings()
+        return args.handler(args)
+    except SettingsError as error:  # a setting that would fail later: refused before any work
+        print(f"warehouse: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,6 +16,12 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DEFAULT_RAW_DIR = REPO_ROOT / "data" / "generated"
 DEFAULT_STATE_DIR = REPO_ROOT / ".warehouse"
+# The schema of the serving database that holds the marts (BI tools query marts.<table>)
+SERVING_SCHEMA = "marts"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the pipeline cannot work with."""
 
 
 def path_with_environment_scripts(path: str | None) -> str:
@@ -53,12 +59,16 @@ class Settings:
 
 
 def load_settings() -> Settings:
-    """Read the settings now (not at import), so tests can point them at temp folders."""
+    """Read the settings now (not at import), so tests can point them at temp folders.
+    Raises SettingsError for a value that would fail later (see serving_db_problem)."""
     state_dir = _path_from_env("WAREHOUSE_STATE_DIR", DEFAULT_STATE_DIR)
+    serving_db = _path_from_env("SERVING_DB", state_dir / "serving.duckdb")
+    if problem := serving_db_problem(serving_db):
+        raise SettingsError(f"SERVING_DB={serving_db}: {problem}")
     return Settings(
         raw_dir=_path_from_env("RAW_DIR", DEFAULT_RAW_DIR),
         warehouse_db=_path_from_env("WAREHOUSE_DB", state_dir / "warehouse.duckdb"),
-        serving_db=_path_from_env("SERVING_DB", state_dir / "serving.duckdb"),
+        serving_db=serving_db,
         state_dir=state_dir,
         duckdb_memory_limit=os.environ.get("DUCKDB_MEMORY_LIMIT", "4GB"),
         duckdb_threads=int(os.environ.get("DUCKDB_THREADS", str(os.cpu_count() or 2))),
@@ -67,11 +77,42 @@ def load_settings() -> Settings:
     )
 
 
+def duckdb_catalog_name(path: Path) -> str:
+    """The name DuckDB gives the database of a file it opens or attaches without an alias:
+    the file name without its leading dots, up to the next dot (`marts.v2.duckdb` -> `marts`).
+    The publish's temporary file `.<name>.<publish id>.tmp` gets the same name. (DuckDB also
+    appends `_db` to `main`, `system` and `temp`; no clash with `marts` either way.)"""
+    stripped = path.name.lstrip(".")
+    return stripped.split(".")[0] if stripped else path.name
+
+
+def serving_db_problem(path: Path) -> str | None:
+    """Why `path` cannot be the serving database, or None.
+
+    A client that opens the file (the duckdb CLI, Python, Superset, Metabase, DBeaver) reaches
+    its tables as `marts.<table>`. DuckDB names the file's catalog after the file; a catalog
+    named like the schema makes `marts.<table>` ambiguous ("Ambiguous reference to catalog or
+    schema"), for the publish's own audit and for every BI query. Identifiers are
+    case-insensitive, so `Marts.duckdb` clashes too."""
+    catalog = duckdb_catalog_name(Path(path))
+    if catalog.lower() == SERVING_SCHEMA:
+        return (
+            f"DuckDB names this file's database {catalog!r}, the name of the schema "
+            f"{SERVING_SCHEMA!r} that holds the marts, so `{SERVING_SCHEMA}.<table>` would be "
+            f"ambiguous for the publish's audit and for every BI client. Choose a file name "
+            f"whose part before the first dot is not {SERVING_SCHEMA!r}, e.g. serving.duckdb "
+            f"or marts_serving.duckdb."
+        )
+    return None
+
+
 DATA_DOCS_POLICIES = ("failures", "always", "never")
 
 
 def _data_docs_policy() -> str:
     value = os.environ.get("WAREHOUSE_DATA_DOCS", "").strip().lower() or "failures"
     if value not in DATA_DOCS_POLICIES:
-        raise ValueError(f"WAREHOUSE_DATA_DOCS must be one of {DATA_DOCS_POLICIES}, got {value!r}")
+        raise SettingsError(
+            f"WAREHOUSE_DATA_DOCS must be one of {DATA_DOCS_POLICIES}, got {value!r}"
+        )
     return value

@@ -60,7 +60,10 @@ UI_URL = "http://dagster.example:3000"
 
 
 class HttpSink:
-    """Records POSTed JSON by path; `/fail500` answers 500, `/notfound` 404."""
+    """Records POSTed JSON by path; `/fail500` answers 500, `/notfound` 404, `/hang` answers
+    after `hang_seconds` (a receiver that stalls)."""
+
+    hang_seconds = 60.0
 
     def __init__(self):
         self.requests: list[tuple[str, dict]] = []
@@ -76,6 +79,8 @@ class HttpSink:
                     self.send_response(500)
                     self.end_headers()
                     return
+                if self.path == "/hang":
+                    time.sleep(sink.hang_seconds)
                 if self.path == "/notfound":
                     self.send_response(404)
                     self.end_headers()
@@ -485,6 +490,29 @@ def test_run_failure_alerts_once(alert_env, instance, http_sink, smtp_sink):
     tick(run_failure_alert_sensor, instance, cursor)
     tick(run_failure_alert_sensor, instance, cursor)  # replaying the same run: still one alert
     assert len(http_sink.on("/hook")) == 1 and len(smtp_sink.messages) == 1
+
+
+def test_run_failure_sensor_alerts_runs_without_a_code_location(alert_env, instance, http_sink):
+    """In the daemon the sensor is evaluated in its code location (repository
+    `__repository__`); a run executed in-process (`warehouse run`, `materialize`) has no code
+    location. Dagster's run-status sensors skip such runs unless they monitor all locations."""
+
+    def tick_in_location(cursor):
+        context = build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            repository_name="__repository__",
+            resources={"alerts": AlertNotifier()},
+        )
+        return run_failure_alert_sensor.evaluate_tick(context)
+
+    cursor = tick_in_location(None).cursor
+    STATE["asset_raises"] = True
+    result = run_pipeline(instance, raise_on_error=False)
+    tick_in_location(cursor)
+    hook = http_sink.on("/hook")
+    assert [h["run_id"] for h in hook] == [result.run_id]
+    assert "row 17 has no order_id" in hook[0]["details"]["cause"]
 
 
 # --------------------------------------------------------------------------------------------

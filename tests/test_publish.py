@@ -12,12 +12,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import WAREHOUSE_CLI
 from dagster import AssetKey, materialize
 
 from orchestration.publish.assets import PUBLISH_ASSET_KEY, build_publish_asset
 from orchestration.publish.serving import (
     AuditFailedError,
     AuditQuery,
+    PublishError,
     audit,
     comments_from_manifest,
     key_columns_from_manifest,
@@ -28,6 +30,12 @@ from orchestration.publish.serving import (
     verify_serving,
 )
 from orchestration.resources import ServingResource, WarehouseDuckDBResource
+from orchestration.settings import (
+    SettingsError,
+    duckdb_catalog_name,
+    load_settings,
+    serving_db_problem,
+)
 
 DUCKDB_1X_CLI = Path(sys.executable).parent / "duckdb"
 MART_KEYS = [AssetKey(["channel_performance"]), AssetKey(["dim_channel"])]
@@ -479,3 +487,100 @@ def test_git_commit_fallbacks(monkeypatch, tmp_path):
     assert len(git_commit()) in (40, 64) or git_commit() == "unknown"
     assert git_commit(tmp_path) == "unknown"  # not a git repository
     assert os.environ.get("GIT_COMMIT") is None
+
+
+# --------------------------------------------------------------------------------------------
+# SERVING_DB names DuckDB cannot serve `marts.<table>` from
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "serving.duckdb",
+        "marts.duckdb",
+        "Marts.duckdb",
+        "marts.v2.duckdb",
+        "marts",
+        ".marts.duckdb",
+        "marts_serving.duckdb",
+        "my-marts.duckdb",
+        "main.duckdb",
+    ],
+)
+def test_the_catalog_rule_is_duckdbs_and_refuses_exactly_the_ambiguous_names(tmp_path, name):
+    """DuckDB itself names the file's catalog, and `marts.<table>` fails exactly for the
+    names the settings refuse (the publish's temporary file name included)."""
+    path = tmp_path / name
+    with duckdb.connect() as conn:  # written under an alias of our choosing: never ambiguous
+        conn.execute(f"ATTACH '{path}' AS written")
+        conn.execute("CREATE SCHEMA written.marts; CREATE TABLE written.marts.t AS SELECT 1 AS x")
+    with duckdb.connect() as conn:
+        conn.execute(f"ATTACH '{path}' (READ_ONLY)")
+        (catalog,) = conn.execute(
+            "SELECT database_name FROM duckdb_databases() WHERE path = ?", [str(path)]
+        ).fetchone()
+    expected = duckdb_catalog_name(path)
+    # DuckDB renames main/system/temp to <name>_db; the rule leaves them (no clash either way)
+    assert catalog in (expected, f"{expected}_db")
+    try:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            conn.execute("SELECT x FROM marts.t").fetchall()
+        ambiguous = False
+    except duckdb.BinderException as error:
+        ambiguous = "Ambiguous" in str(error)
+    assert ambiguous == (serving_db_problem(path) is not None)
+    assert ambiguous == (
+        serving_db_problem(tmp_path / f".{name}.20260101T0000-abc.tmp") is not None
+    )
+
+
+def test_settings_refuse_a_serving_db_named_like_the_marts_schema(tmp_path, monkeypatch):
+    monkeypatch.setenv("SERVING_DB", str(tmp_path / "marts.duckdb"))
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "SERVING_DB=" in message and "marts.duckdb" in message
+    assert "ambiguous" in message and "serving.duckdb" in message
+    monkeypatch.setenv("SERVING_DB", str(tmp_path / "marts_serving.duckdb"))
+    assert load_settings().serving_db == tmp_path / "marts_serving.duckdb"
+
+
+def test_publish_refuses_an_ambiguous_serving_db_before_any_work(paths, tmp_path):
+    serving = tmp_path / "bi" / "marts.duckdb"
+    with pytest.raises(PublishError, match="ambiguous"):
+        publish_marts(paths["wh"], serving, parquet_dir=tmp_path / "bi" / "parquet")
+    assert not serving.parent.exists()  # no lock file, no temporary file, no Parquet
+
+    publish_asset = build_publish_asset(MART_KEYS, manifest_path=None)
+    failed = materialize(
+        [publish_asset],
+        resources={
+            "duckdb": WarehouseDuckDBResource(database=str(paths["wh"])),
+            "serving": ServingResource(serving_db=str(serving), state_dir=str(tmp_path / "bi")),
+        },
+        raise_on_error=False,
+    )
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.event_type_value == "STEP_FAILURE")
+    description = failure.step_failure_data.user_failure_data.description
+    assert "NOT published" in description and "ambiguous" in description
+    assert not serving.parent.exists()
+
+
+def test_warehouse_cli_refuses_an_ambiguous_serving_db_before_any_work(tmp_path):
+    env = {
+        **os.environ,
+        "RAW_DIR": str(tmp_path / "raw"),
+        "WAREHOUSE_STATE_DIR": str(tmp_path / "state"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "SERVING_DB": str(tmp_path / "bi" / "marts.duckdb"),
+    }
+    result = subprocess.run(
+        [WAREHOUSE_CLI, "run", "--quiet"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("warehouse: SERVING_DB=") and "ambiguous" in last
+    assert "Traceback" not in result.stderr
+    # nothing was generated, created or started
+    assert not any((tmp_path / d).exists() for d in ("raw", "state", "dagster_home", "bi"))

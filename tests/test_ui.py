@@ -15,9 +15,12 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
+import pytest
 from conftest import WAREHOUSE_CLI, closed_port
 
+from orchestration.instance import pid_is_alive, process_start_time
 from orchestration.settings import REPO_ROOT
 
 WORKSPACE_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries {
@@ -102,3 +105,64 @@ def test_warehouse_ui_serves_the_code_location_without_an_activated_venv(tmp_pat
         log.close()
     # the template's dagster.yaml (with the project's event log) was put in place
     assert "PooledSqliteEventLogStorage" in (tmp_path / "dagster_home" / "dagster.yaml").read_text()
+
+
+def _descendants(root: int) -> dict[int, float | None]:
+    """Every process below `root` (pid -> start time), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # exited meanwhile
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = {}, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found[pid] = process_start_time(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_warehouse_ui_stops_every_process_it_started_on_a_stop_signal(tmp_path, stop_signal):
+    port = closed_port()
+    env = {
+        **os.environ,
+        "WAREHOUSE_STATE_DIR": str(tmp_path / "state"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "RAW_DIR": str(tmp_path / "raw"),
+    }
+    for name in ("WAREHOUSE_DB", "SERVING_DB"):
+        env.pop(name, None)
+    log = (tmp_path / "ui.log").open("w")
+    # a session of its own, as under a process supervisor; the signal goes to the CLI only
+    ui = subprocess.Popen(
+        [WAREHOUSE_CLI, "ui", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    started: dict[int, float | None] = {}
+    try:
+        _wait_for_location(port, time.monotonic() + 180)
+        started = _descendants(ui.pid)
+        # dagster dev, its webserver and daemon, and at least one code server
+        assert len(started) >= 4, started
+        ui.send_signal(stop_signal)
+        returncode = ui.wait(timeout=150)
+        left = [pid for pid, start in started.items() if pid_is_alive(pid, started=start)]
+        assert left == [], f"still running after `warehouse ui` exited: {left}"
+        assert returncode == 0
+    finally:
+        for pid, start in started.items():
+            if pid_is_alive(pid, started=start):
+                os.kill(pid, signal.SIGKILL)
+        if ui.poll() is None:
+            ui.kill()
+            ui.wait()
+        log.close()

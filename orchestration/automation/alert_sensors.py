@@ -1,8 +1,12 @@
-"""Alert sensors: failed asset checks, failed runs, late feeds.
+"""Alert sensors: failed asset checks, failed runs, runs whose process died, late feeds.
 
 A failed asset check does not fail its run (dagster issue 29896), so a run-failure sensor
 never sees data-quality failures: `asset_check_alert_sensor` reads the check evaluations of
-every finished run instead. All three sensors need the `alerts` resource
+every finished run instead. A failed run alerts once, whoever sees it first: the
+`warehouse run` that executed it (the daemon may not be running), `run_failure_alert_sensor`
+(every run of the instance, in-process CLI runs included), or the recovery that marks failed
+a run whose process died (`recover_runs`: at CLI start, and `dead_run_sensor` in the daemon).
+All the sensors need the `alerts` resource
 (`orchestration.automation.alerts.AlertNotifier`) and share its incident file, so each
 incident alerts once when it opens and once when it recovers, across daemon restarts.
 
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from time import monotonic
+from time import time as time_now
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,7 +55,15 @@ from dagster import (
 )
 
 from orchestration.automation.alerts import Alert, AlertNotifier, DeliveryResult
-from orchestration.automation.incidents import IncidentKey, IncidentStore, Transition
+from orchestration.automation.incidents import SENDING, IncidentKey, IncidentStore, Transition
+from orchestration.instance import (
+    ProcessIdentity,
+    fail_dead_runs,
+    failed_runs_of_host,
+    process_of_run,
+    run_failure_message,
+    step_failures,
+)
 from orchestration.partitions import PARTITION_TAG, SHANGHAI
 from orchestration.settings import load_settings
 
@@ -67,6 +80,8 @@ COULD_NOT_RUN_KEYS = ("gx_errors",)
 # metadata not repeated in an alert's details (shown elsewhere, or too long for a message)
 DETAILS_SKIP_KEYS = (*FAILED_EXPECTATIONS_KEYS, *COULD_NOT_RUN_KEYS, "summary")
 RUN_FETCH_LIMIT = 100
+# an alert and where it was delivered
+Sent = tuple[Alert, list[DeliveryResult]]
 # Stop taking new runs after this long in one tick (Dagster's sensor timeout is 60 s); the
 # rest is picked up by the next tick from the cursor.
 TICK_BUDGET_SECONDS = 40.0
@@ -401,17 +416,8 @@ def alert_for_run_failure(
         run_url=run_url,
         severity="error",
         details=details,
-        incident_key=str(IncidentKey("run", run.run_id, None, "failure")),
+        incident_key=str(run_incident_key(run.run_id)),
     )
-
-
-def _error_text(error: Any) -> str:
-    """The error's message and its causes' (the user's exception is usually a cause)."""
-    messages, seen = [], 0
-    while error is not None and seen < 5:
-        messages.append(" ".join(str(error.message).split()))
-        error, seen = error.cause, seen + 1
-    return " | caused by: ".join(messages)
 
 
 def _unmaterialized_assets(instance: Any, run: DagsterRun) -> list[str]:
@@ -430,36 +436,214 @@ def _unmaterialized_assets(instance: Any, run: DagsterRun) -> list[str]:
     return sorted(key.to_user_string() for key in (set(planned) - set(done)))
 
 
+def run_incident_key(run_id: str) -> IncidentKey:
+    return IncidentKey("run", run_id, None, "failure")
+
+
+# Dagster's error for a step whose blocking asset checks failed
+CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
+
+
+def _failed_blocking_checks(instance: Any, run_id: str) -> list[str]:
+    """`check on asset [partition]: failed expectation; ...` for each failed blocking ERROR
+    check evaluation of the run."""
+    lines = []
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        if (
+            not isinstance(evaluation, AssetCheckEvaluation)
+            or evaluation.passed
+            or evaluation.severity != AssetCheckSeverity.ERROR
+            or not evaluation.blocking
+        ):
+            continue
+        where = f" [{evaluation.partition}]" if evaluation.partition else ""
+        metadata = {key: _metadata_value(v) for key, v in (evaluation.metadata or {}).items()}
+        listed = metadata.get("failed_expectations")
+        if isinstance(listed, list):  # the quality checks' format: only what blocked (error)
+            metadata["failed_expectations"] = [
+                item
+                for item in listed
+                if not isinstance(item, dict) or item.get("severity", "error") == "error"
+            ]
+        failed = failed_expectations_from_metadata(metadata, evaluation.description)
+        shown = "; ".join(_short(line, 240) for line in failed[:3])
+        more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
+        lines.append(
+            f"{evaluation.check_name} on {evaluation.asset_key.to_user_string()}{where}"
+            + (f": {shown}{more}" if shown else "")
+        )
+    return lines
+
+
+def run_failure_cause(instance: Any, run_id: str) -> str:
+    """One line saying why a run failed: its first failed step and that step's root error; a
+    blocking check that failed is named with its failed expectations; without a failed step,
+    the run's own failure (e.g. its process died)."""
+    failures = step_failures(instance, run_id)
+    if not failures:
+        return run_failure_message(instance, run_id) or "no failed step was recorded"
+    first, others = failures[0], failures[1:]
+    checks = (
+        _failed_blocking_checks(instance, run_id) if first.error_class == CHECK_FAILED_ERROR else []
+    )
+    if checks:
+        text = f"blocking check failed (ERROR): {' | '.join(checks)}"
+    else:
+        text = f"step {first.step}: {first.error}"
+    if others:
+        names = ", ".join(f.step for f in others[:5]) + (" ..." if len(others) > 5 else "")
+        text += f" (then {len(others)} more failed step(s): {names})"
+    return text
+
+
+def run_failure_alert(instance: Any, run: DagsterRun, alerts: AlertNotifier) -> Alert:
+    """The alert of a failed run, read from the instance: the cause (first failed step and
+    its root error), every failed step, the assets not materialized, the process it ran in."""
+    step_errors: dict[str, str] = {}
+    cause = None
+    try:
+        step_errors = {f.step: f.error for f in step_failures(instance, run.run_id)}
+        cause = run_failure_cause(instance, run.run_id)
+    except Exception:
+        logger.exception("Could not read the step failures of run %s", run.run_id)
+    alert = alert_for_run_failure(
+        run,
+        run_failure_message(instance, run.run_id),
+        step_errors,
+        alerts.run_url(run.run_id),
+        assets=_unmaterialized_assets(instance, run),
+    )
+    if cause and alert.details.get("message") == cause:
+        del alert.details["message"]  # a run failed from outside has no step: said once
+    process = process_of_run(run)
+    extra: dict[str, Any] = {"cause": cause[:MAX_DETAIL_CHARS]} if cause else {}
+    if process is not None:
+        extra["launched_by"] = f"warehouse run (pid {process.pid} on {process.host})"
+    alert.details = {**extra, **alert.details}
+    return alert
+
+
+def send_run_failure_alert(
+    instance: Any, run: DagsterRun, alerts: AlertNotifier, store: IncidentStore
+) -> Sent | None:
+    """Alert a failed run once, whoever asks first (the CLI that ran it, the run-failure
+    sensor, a recovery at start); None if its alert was already claimed. The claim names this
+    process until the alert went out, so a process killed in between leaves it to be resent
+    (`resend_unsent_run_alerts`)."""
+    key = run_incident_key(run.run_id)
+    claim = ProcessIdentity.current().to_dict()
+    opened = store.observe(key, failing=True, run_id=run.run_id, info={SENDING: claim})
+    if opened is not Transition.OPENED:
+        return None
+    alert = run_failure_alert(instance, run, alerts)
+    results = alerts.send(alert)
+    store.sent(key)
+    return alert, results
+
+
+def describe_delivery(results: Sequence[DeliveryResult]) -> str:
+    """`log ok, webhook FAILED (HTTP 500 ...)`: where an alert went."""
+    return ", ".join(
+        f"{r.channel} ok" if r.ok else f"{r.channel} FAILED ({r.error})" for r in results
+    )
+
+
+def resend_unsent_run_alerts(
+    instance: Any, alerts: AlertNotifier, store: IncidentStore
+) -> list[Sent]:
+    """Send the run-failure alerts whose sender died before sending them (same host only:
+    the sender of another host may still be at it)."""
+    me = ProcessIdentity.current().to_dict()
+    sent = []
+    for incident in store.unsent(kind="run"):
+        claimant = incident.info.get(SENDING)
+        sender = ProcessIdentity.from_dict(claimant)
+        if sender is None or sender.is_alive() is not False:
+            continue
+        if not store.take_over(incident.key, claimant, me):
+            continue  # someone else took it over meanwhile
+        run = instance.get_run_by_id(incident.key.subject)
+        if run is not None:
+            alert = run_failure_alert(instance, run, alerts)
+            sent.append((alert, alerts.send(alert)))
+        store.sent(incident.key)
+    return sent
+
+
+# Failed runs of `warehouse run` this old or newer are alerted by the next start if their own
+# process died before alerting them (a run older than this was alerted, or never will be).
+CATCH_UP_SECONDS = 7 * 24 * 3600
+
+
+def recover_runs(
+    instance: Any,
+    alerts: AlertNotifier,
+    launched_location: str | None = None,
+    catch_up_seconds: float | None = CATCH_UP_SECONDS,
+) -> list[tuple[DagsterRun, Sent | None]]:
+    """What a start (of the CLI, of the daemon's sensors) owes to processes that died:
+
+    1. unfinished runs whose process is gone are reported failed, and alerted
+       (`orchestration.instance.fail_dead_runs`; `launched_location` for the daemon's runs);
+    2. run-failure alerts claimed by a process that died before sending them are sent;
+    3. failed runs of `warehouse run` on this host (the last `catch_up_seconds`) that no one
+       alerted (their process died between the failure and its alert) are alerted.
+
+    Returns the runs of 1 and 3 with their alert (None: already alerted by someone else); the
+    alerts of 2 are in the alert log."""
+    store = IncidentStore(alerts.state_db_path())
+    handled: list[tuple[DagsterRun, Sent | None]] = []
+    for run in fail_dead_runs(instance, launched_location):
+        handled.append((run, send_run_failure_alert(instance, run, alerts, store)))
+    resend_unsent_run_alerts(instance, alerts, store)
+    if catch_up_seconds:
+        for run in failed_runs_of_host(instance, since=time_now() - catch_up_seconds):
+            if store.get(run_incident_key(run.run_id)) is None:
+                handled.append((run, send_run_failure_alert(instance, run, alerts, store)))
+    return handled
+
+
 @run_failure_sensor(
     name="run_failure_alert_sensor",
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Alerts once for every failed run (job, assets, partition, errors, link).",
+    # every run of the instance: runs executed in-process by `warehouse run` (or by tests) have
+    # no code location, and a sensor watching its own location only would never see them fail
+    monitor_all_code_locations=True,
+    description="Alerts once for every failed run (job, assets, partition, cause, link).",
 )
 def run_failure_alert_sensor(context: RunFailureSensorContext, alerts: AlertNotifier) -> None:
-    run = context.dagster_run
-    key = IncidentKey("run", run.run_id, None, "failure")
     store = IncidentStore(alerts.state_db_path())
-    if store.observe(key, failing=True, run_id=run.run_id) is not Transition.OPENED:
-        return None  # already alerted (e.g. the sensor cursor was reset)
-    step_errors: dict[str, str] = {}
-    try:
-        for event in context.get_step_failure_events():
-            error = getattr(event.event_specific_data, "error", None)
-            step_errors[event.step_key or "?"] = _error_text(error) if error else event.message
-    except Exception:
-        context.log.exception("Could not read step failures")
-    failure_message = context.failure_event.message if context.failure_event else None
-    alert = alert_for_run_failure(
-        run,
-        failure_message,
-        step_errors,
-        alerts.run_url(run.run_id),
-        assets=_unmaterialized_assets(context.instance, run),
-    )
-    alerts.send(alert)
+    send_run_failure_alert(context.instance, context.dagster_run, alerts, store)
     # Return None: a returned value would make the run-status machinery stop after one run.
     return None
+
+
+@sensor(
+    name="dead_run_sensor",
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Marks failed (and alerts) the runs whose process died: runs of `warehouse run` on this"
+        " host, and runs of this code location whose run worker died with its code server (the"
+        " daemon's run monitoring does not check a started run's worker). Its first tick after"
+        " the daemon starts sweeps what died while it was down."
+    ),
+)
+def dead_run_sensor(context: SensorEvaluationContext, alerts: AlertNotifier):
+    origin = context.code_location_origin
+    handled = recover_runs(
+        context.instance,
+        alerts,
+        launched_location=origin.location_name if origin else None,
+        catch_up_seconds=None,  # failures of live processes are the run-failure sensor's
+    )
+    if not handled:
+        return SkipReason("No run lost its process")
+    summary = ", ".join(run.run_id for run, _ in handled)
+    context.log.info(f"Marked failed (process gone): {summary}")
+    return SkipReason(f"Marked {len(handled)} run(s) failed, their process was gone: {summary}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -651,4 +835,9 @@ def build_feed_freshness_sensor(
 
 feed_freshness_sensor = build_feed_freshness_sensor()
 
-alert_sensors = [asset_check_alert_sensor, run_failure_alert_sensor, feed_freshness_sensor]
+alert_sensors = [
+    asset_check_alert_sensor,
+    run_failure_alert_sensor,
+    dead_run_sensor,
+    feed_freshness_sensor,
+]

@@ -13,6 +13,11 @@ The state lives in a file (not only in a sensor cursor), so a daemon restart or 
 cursor does not alert again, and several sensors can share it. Observations older than the
 last one recorded for a key are ignored, so a late-processed old result cannot reopen a
 recovered incident. Transitions are atomic (BEGIN IMMEDIATE), safe across processes.
+
+Sending is claimed: the observation that opens an incident may record who sends its alert
+(`info["sending"]`, a process), cleared by `sent` once the alert went out. A claim left by a
+process that died before sending (kill -9) shows in `unsent`, and another process may take it
+over with `take_over`, so an alert is not lost with the process that was to send it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -44,6 +49,10 @@ CREATE TABLE IF NOT EXISTS incidents (
 );
 CREATE INDEX IF NOT EXISTS incidents_kind_status ON incidents (kind, status);
 """
+
+
+# info key of an incident whose alert is being sent: who sends it
+SENDING = "sending"
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,49 @@ class IncidentStore:
                 conn.execute("ROLLBACK")
                 raise
         return transition
+
+    def _update_info(
+        self, key: IncidentKey, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> bool:
+        """Apply `change(info) -> new info or None (no change)` atomically; True if applied."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT info FROM incidents WHERE incident_key = ?", (str(key),)
+                ).fetchone()
+                new_info = change(json.loads(row[0]) if row and row[0] else {}) if row else None
+                if new_info is not None:
+                    conn.execute(
+                        "UPDATE incidents SET info = ? WHERE incident_key = ?",
+                        (json.dumps(new_info, default=str, ensure_ascii=False), str(key)),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return new_info is not None
+
+    def sent(self, key: IncidentKey) -> None:
+        """The alert of `key` went out (or was tried on every channel): clear its claim."""
+        self._update_info(
+            key,
+            lambda info: (
+                {k: v for k, v in info.items() if k != SENDING} if SENDING in info else None
+            ),
+        )
+
+    def take_over(self, key: IncidentKey, claimant: Any, new_claimant: Any) -> bool:
+        """Claim the sending of `key` from `claimant` (who did not send it); False if someone
+        else took it over, or it was sent, meanwhile."""
+        return self._update_info(
+            key,
+            lambda info: {**info, SENDING: new_claimant} if info.get(SENDING) == claimant else None,
+        )
+
+    def unsent(self, kind: str | None = None) -> list[Incident]:
+        """Open incidents whose alert was claimed but not sent (the claim is in info)."""
+        return [i for i in self.open_incidents(kind) if SENDING in i.info]
 
     def get(self, key: IncidentKey) -> Incident | None:
         with self._connect() as conn:

@@ -38,7 +38,7 @@ from orchestration.publish.serving import (
     publish_marts,
 )
 from orchestration.resources import ServingResource, WarehouseDuckDBResource
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, serving_db_problem
 
 PUBLISH_ASSET_KEY = AssetKey(["publish", "serving_db"])
 DEFAULT_MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -97,6 +97,12 @@ def build_publish_asset(
         context: AssetExecutionContext, duckdb: WarehouseDuckDBResource, serving: ServingResource
     ) -> MaterializeResult:
         started = time.monotonic()
+        # before any work: a file name that makes `marts.<table>` ambiguous fails every publish
+        if problem := serving_db_problem(serving.path):
+            raise Failure(
+                description=f"Serving database NOT published: {serving.path}: {problem}",
+                allow_retries=False,
+            )
         manifest = load_manifest(manifest_path) if manifest_path else None
         comments = comments_from_manifest(manifest) if manifest else {}
         keys: dict[str, list[str]] = key_columns_from_manifest(manifest) if manifest else {}

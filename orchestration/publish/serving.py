@@ -38,9 +38,10 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.settings import SERVING_SCHEMA, serving_db_problem
+
 log = logging.getLogger(__name__)
 
-SERVING_SCHEMA = "marts"
 PUBLISH_INFO_TABLE = "publish_info"
 PUBLISH_TABLES_TABLE = "publish_tables"
 METADATA_TABLES = (PUBLISH_INFO_TABLE, PUBLISH_TABLES_TABLE)
@@ -774,6 +775,8 @@ def publish_marts(
     warehouse_db = Path(warehouse_db).resolve()
     if serving_db == warehouse_db:
         raise PublishError("the serving database must be a different file from the warehouse")
+    if problem := serving_db_problem(serving_db):
+        raise PublishError(f"serving database {serving_db}: {problem}")
     serving_db.parent.mkdir(parents=True, exist_ok=True)
     now = now or datetime.now(UTC)
     publish_id = new_publish_id(now)

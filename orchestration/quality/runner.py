@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.quality import gx_duckdb
+from orchestration.quality.data_docs import make_site_offline
 from orchestration.quality.suites import GRAINS, ExpectationSpec, SuiteSpec
 
 log = logging.getLogger(__name__)
@@ -389,17 +391,29 @@ def _outcome_for(spec: ExpectationSpec, result: Any, sample_size: int) -> Expect
 
 
 def _prune_results(gx_store_dir: Path, suite_name: str, keep: int) -> None:
-    """Keep the newest `keep` validation results of a suite (the index page lists them all)."""
-    root = gx_store_dir / "validations" / suite_name
+    """Keep the newest `keep` validation results of a suite (the index page lists them all).
+
+    GX stores a result under validations/<suite name, one folder per dotted part>/<run name>/
+    <run time>/<batch>.json; only folders named like a run time are taken for results (a
+    suite `a.b.c` would otherwise see the results of `a.b` as its own)."""
+    root = gx_store_dir / "validations" / Path(*suite_name.split("."))
     if not root.is_dir():
         return
-    runs = sorted((p for p in root.glob("*/*") if p.is_dir()), key=lambda p: p.name, reverse=True)
+    runs = sorted(
+        (p for p in root.glob("*/*") if p.is_dir() and _RUN_TIME.fullmatch(p.name)),
+        key=lambda p: p.name,
+        reverse=True,
+    )
     for old in runs[keep:]:
         shutil.rmtree(old, ignore_errors=True)
     for d in root.glob("*"):
         if d.is_dir() and not any(d.iterdir()):
             with contextlib.suppress(OSError):
                 d.rmdir()
+
+
+# GX's run time folder names, e.g. 20261205T004625.760598Z
+_RUN_TIME = re.compile(r"\d{8}T\d{6}\.\d+Z")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,15 +556,21 @@ def validate_table(
             outcomes = _expectation_outcomes(
                 suite, result, database, duckdb_config, read_only, batch_sql, sample_size
             )
+            if store_dir is not None:  # every result is stored, with or without its page
+                _prune_results(store_dir, suite.gx_suite_name, keep_results)
             if docs_dir is not None and (not data_docs_on_failure_only or not result.success):
                 try:
-                    # the results store already holds the result: render its page and the index
+                    # the results store already holds the result: render its page and its
+                    # suite's; the index is the project's own, readable offline (data_docs)
+                    build_started = time.time()
                     context.build_data_docs(
                         resource_identifiers=[
                             result_id,
                             ExpectationSuiteIdentifier(name=result.suite_name),
-                        ]
+                        ],
+                        build_index=False,
                     )
+                    make_site_offline(docs_dir, store_dir, since=build_started)
                     urls = context.get_docs_sites_urls(resource_identifier=result_id)
                     url = urls[0]["site_url"] if urls else None
                     if url and url.startswith("file://"):
@@ -559,8 +579,6 @@ def validate_table(
                         docs_path = Path(unquote(urlparse(url).path))
                 except Exception as e:  # the validation result stands without its page
                     docs_error = f"{type(e).__name__}: {e}"
-            if store_dir is not None:  # every result is stored, with or without its page
-                _prune_results(store_dir, suite.gx_suite_name, keep_results)
     except Exception as e:
         return ValidationOutcome(
             **outcome_kwargs,
