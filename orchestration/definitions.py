@@ -24,14 +24,19 @@ from orchestration.dbt.assets import (
 )
 from orchestration.ingest.assets import ingest_assets
 from orchestration.publish.assets import build_publish_asset
+from orchestration.publish.quality import data_quality_extra
 from orchestration.quality.checks import build_gx_asset_checks
+from orchestration.report.assets import build_report_asset
 from orchestration.resources import build_resources
 from orchestration.settings import EXPECTATIONS_DIR
 
 publish_asset = build_publish_asset(
     sorted(dbt_marts_assets.keys),
     business_date_sql="SELECT max(business_date) FROM intermediate.int_sales_lines_checked",
+    # the data-quality tables; which checks exist: every check of this code location
+    extras=[data_quality_extra(lambda: defs.resolve_asset_graph().asset_check_keys)],
 )
+report_asset = build_report_asset()
 
 partitions_defs = {
     **{asset.key: asset.partitions_def for asset in ingest_assets if asset.partitions_def},
@@ -39,7 +44,7 @@ partitions_defs = {
 }
 
 defs = Definitions(
-    assets=[*ingest_assets, *dbt_layer_assets, publish_asset],
+    assets=[*ingest_assets, *dbt_layer_assets, publish_asset, report_asset],
     asset_checks=build_gx_asset_checks(EXPECTATIONS_DIR, partitions_defs=partitions_defs),
     jobs=[daily_refresh_job, distributor_monthly_job],
     schedules=[daily_refresh_schedule],

@@ -64,7 +64,7 @@ def full_rebuild_definitions() -> Definitions:
     """The code location's assets without partitions: one run rebuilds the whole history."""
     from orchestration.automation.alerts import AlertNotifier
     from orchestration.dbt.assets import build_dbt_layer_assets, dbt_resource
-    from orchestration.definitions import defs, publish_asset
+    from orchestration.definitions import defs, publish_asset, report_asset
     from orchestration.ingest.assets import unpartitioned_ingest_assets
     from orchestration.quality.checks import build_gx_asset_checks
     from orchestration.resources import build_resources
@@ -75,6 +75,7 @@ def full_rebuild_definitions() -> Definitions:
             *unpartitioned_ingest_assets(),
             *build_dbt_layer_assets(partitioned=False),
             publish_asset,
+            report_asset,
         ],
         asset_checks=build_gx_asset_checks(EXPECTATIONS_DIR),
         # settings read now (not when the code location was imported)
