@@ -113,6 +113,7 @@ def css_font_stack(font: ReviewFont | None) -> str:
 
 
 CACHE_KEEP = 12  # subsets kept in the cache folder (the newest)
+SUBSET_FORMAT = "woff-v1"  # part of the cache key: change it when subset_woff's output changes
 
 
 def cached_subset_woff(face: FontFace, characters: frozenset[str], cache_dir: Path | None) -> bytes:
@@ -122,7 +123,7 @@ def cached_subset_woff(face: FontFace, characters: frozenset[str], cache_dir: Pa
     key = hashlib.sha256(
         "\0".join(
             [str(face.path), str(face.index), str(stat.st_size), str(stat.st_mtime_ns),
-             fontTools_version(), "".join(sorted(characters))]
+             SUBSET_FORMAT, _fonttools_version(), "".join(sorted(characters))]
         ).encode()
     ).hexdigest()[:32]  # fmt: skip
     cached = cache_dir / f"{key}.woff"
@@ -139,7 +140,7 @@ def cached_subset_woff(face: FontFace, characters: frozenset[str], cache_dir: Pa
     return woff
 
 
-def fontTools_version() -> str:
+def _fonttools_version() -> str:
     import fontTools
 
     return fontTools.version
@@ -152,7 +153,6 @@ def subset_woff(face: FontFace, characters: frozenset[str]) -> bytes:
 
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # it logs every glyph at INFO
     options = subset.Options()
-    options.flavor = "woff"
     options.hinting = False  # screens and PDF printing do without; halves the size
     options.desubroutinize = True  # CFF compresses better flat
     options.name_IDs = [0, 1, 2, 3, 4, 5, 6, 13, 14]  # keep the copyright and licence names
@@ -160,6 +160,7 @@ def subset_woff(face: FontFace, characters: frozenset[str]) -> bytes:
     subsetter = subset.Subsetter(options)
     subsetter.populate(text="".join(sorted(characters)))
     subsetter.subset(font)
+    font.flavor = "woff"
     buffer = io.BytesIO()
     font.save(buffer)
     return buffer.getvalue()
