@@ -218,6 +218,32 @@ def _figures(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _report(args: argparse.Namespace) -> int:
+    from orchestration.report.data import ReviewDataError
+    from orchestration.report.render import render_reviews, reports_dir
+
+    settings = load_settings()
+    database = Path(args.db) if args.db else settings.serving_db
+    started = time.perf_counter()
+    try:
+        reports = render_reviews(
+            database,
+            reports_dir(settings.state_dir),
+            years=[args.year] if args.year else None,
+            out_file=Path(args.out) if args.out else None,
+        )
+    except ReviewDataError as error:
+        print(f"No report: {error}", file=sys.stderr)
+        return 1
+    for report in reports:
+        print(
+            f"Channel review {report.period.label_en} (data version {report.version.publish_id}):"
+            f" {report.path} ({report.size_bytes / 1e6:.2f} MB, "
+            f"{time.perf_counter() - started:.1f} s)"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warehouse", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -264,6 +290,22 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--db", help="DuckDB file with schema marts (default SERVING_DB)")
     figures.add_argument("--markdown", action="store_true", help="print a markdown table")
     figures.set_defaults(handler=_figures)
+
+    report = commands.add_parser(
+        "report", help="render the annual channel review (HTML) from the serving database"
+    )
+    report.add_argument(
+        "--year",
+        type=int,
+        help="year of the review (default: the latest complete year; the running year is "
+        "rendered year-to-date)",
+    )
+    report.add_argument(
+        "--out",
+        help="HTML file to write (default $WAREHOUSE_STATE_DIR/reports/channel_review_YYYY.html)",
+    )
+    report.add_argument("--db", help="DuckDB file with schema marts (default SERVING_DB)")
+    report.set_defaults(handler=_report)
     return parser
 
 

@@ -15,8 +15,10 @@ from orchestration.dbt.assets import dbt_models, dbt_resource
 from orchestration.ingest.assets import DATED_TABLES, ingest_assets, raw_key
 from orchestration.partitions import feed_months
 from orchestration.publish.assets import build_publish_asset
+from orchestration.publish.quality import data_quality_extra
 from orchestration.quality.checks import build_gx_asset_checks
 from orchestration.quality.suites import load_suites
+from orchestration.report.assets import build_report_asset
 from orchestration.resources import build_resources
 from orchestration.settings import EXPECTATIONS_DIR
 
@@ -31,10 +33,13 @@ blocking_model_keys = sorted(
 publish_asset = build_publish_asset(
     sorted({*mart_keys, *blocking_model_keys}),
     business_date_sql="SELECT max(business_date) FROM intermediate.int_sales_lines_checked",
+    # the data-quality tables; which checks exist: every check of this code location
+    extras=[data_quality_extra(lambda: defs.resolve_asset_graph().asset_check_keys)],
 )
+report_asset = build_report_asset()
 
 defs = Definitions(
-    assets=[*ingest_assets, dbt_models, publish_asset],
+    assets=[*ingest_assets, dbt_models, publish_asset, report_asset],
     asset_checks=build_gx_asset_checks(
         suites, partitions_defs={raw_key(table): feed_months for table in DATED_TABLES}
     ),

@@ -12,7 +12,7 @@ serving file stays byte-identical, and the run fails (which the run-failure aler
 """
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from duckdb import DuckDBPyConnection
 
 from orchestration.publish.serving import (
     DEFAULT_STORAGE_VERSION,
@@ -44,6 +45,12 @@ PUBLISH_ASSET_KEY = AssetKey(["publish", "serving_db"])
 DEFAULT_MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 PARQUET_SUBDIR = "serving_parquet"
 
+# Writes tables into the warehouse at publish time and returns them (schema-qualified) with
+# their docs ({"description": ..., "columns": {...}}); they are published with the marts.
+PublishExtra = Callable[
+    [AssetExecutionContext, DuckDBPyConnection], Mapping[str, Mapping[str, object]]
+]
+
 
 def parquet_dir_for(serving: ServingResource) -> Path:
     """Where the Parquet export of the serving database goes: <state_dir>/serving_parquet."""
@@ -61,6 +68,7 @@ def build_publish_asset(
     manifest_path: Path | None = DEFAULT_MANIFEST_PATH,
     export_parquet: bool = True,
     storage_version: str = DEFAULT_STORAGE_VERSION,
+    extras: Sequence[PublishExtra] = (),
 ) -> AssetsDefinition:
     """Build the `publish/serving_db` asset.
 
@@ -74,7 +82,9 @@ def build_publish_asset(
       (e.g. `select max(order_date) from main.fct_sales_lines`); default: the greatest DATE
       value in the published tables;
     - `manifest_path`: dbt's manifest.json, read at run time for table/column comments and keys
-      (missing manifest: publish without comments).
+      (missing manifest: publish without comments);
+    - `extras`: functions run on the warehouse connection before the copy, each writing tables
+      to publish besides the marts (e.g. `orchestration.publish.quality.data_quality_extra`).
     """
     deps = list(mart_keys)
     fixed_tables = list(tables) if tables is not None else None
@@ -125,12 +135,16 @@ def build_publish_asset(
                 row = conn.execute(business_date_sql).fetchone()
                 value = row[0] if row else None
                 latest = value.date() if isinstance(value, datetime) else value
+            extra_docs: dict[str, Mapping[str, object]] = {}
+            for extra in extras:
+                extra_docs.update(extra(context, conn))
             try:
                 result = publish_marts(
                     warehouse_db=Path(duckdb.database),
                     serving_db=serving.path,
                     tables=fixed_tables,
-                    comments=comments,
+                    extra_tables=list(extra_docs),
+                    comments={**comments, **extra_docs},
                     latest_business_date=latest,
                     storage_version=storage_version,
                     parquet_dir=parquet_dir,

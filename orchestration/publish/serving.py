@@ -750,6 +750,7 @@ def publish_marts(
     parquet_keep_versions: int = PARQUET_KEEP_VERSIONS,
     dagster_run_id: str | None = None,
     now: datetime | None = None,
+    extra_tables: Sequence[str] = (),
 ) -> PublishResult:
     """Copy `tables` from the warehouse into a new serving database, audit it, swap it in.
 
@@ -766,6 +767,8 @@ def publish_marts(
       for an instant `rollback_serving()`.
     - `parquet_dir`: also export the tables as Parquet to `<parquet_dir>/versions/<publish_id>/`
       and point `<parquet_dir>/current` at it.
+    - `extra_tables`: schema-qualified tables published besides `tables` (e.g. the data-quality
+      summary that orchestration.publish.quality writes at publish time).
 
     On any failure the temporary files are removed and `serving_db` is untouched.
     """
@@ -792,6 +795,7 @@ def publish_marts(
             with _source_connection(warehouse_db, conn) as (c, catalog):
                 if tables is None:
                     tables = list_tables(c, catalog, source_schema)
+                tables = [*tables, *extra_tables]
                 tables = [t if t.count(".") == 1 else f"{source_schema}.{t}" for t in tables]
                 if not tables:
                     raise PublishError(f"no tables to publish in {catalog}.{source_schema}")
