@@ -85,29 +85,6 @@
 {%- endmacro %}
 
 {#
-    For a model whose business date is the local date of a raw instant (order_date of
-    created_at): a plain range on that instant column, wide enough for any time zone (from
-    the window's first day - 1 day to its last day + 2 days). Written beside the exact
-    condition on the business date, not instead of it: the engine cannot see through the
-    time-zone conversion, but it skips the raw table's row groups whose min / max of the
-    column lie outside the range (DuckDB zone maps; min / max statistics of Parquet, Delta
-    or Iceberg files alike), so that a one-day build reads a few row groups of the feed
-    instead of all of them. `true` when the model reads everything (incremental_window).
-#}
-{% macro incremental_instant_window(instant_column) -%}
-    {%- set start_date, end_date = business_date_bounds() -%}
-    {%- if not is_incremental() or (start_date is none and end_date is none) -%}
-        true
-    {%- else -%}
-        (
-        {%- if start_date is not none %} {{ instant_column }} >= cast({{ dbt.dateadd('day', -1, "cast('" ~ start_date ~ "' as date)") }} as {{ dbt.type_timestamp() }}){% endif -%}
-        {%- if start_date is not none and end_date is not none %} and{% endif -%}
-        {%- if end_date is not none %} {{ instant_column }} < cast({{ dbt.dateadd('day', 2, "cast('" ~ end_date ~ "' as date)") }} as {{ dbt.type_timestamp() }}){% endif %}
-        )
-    {%- endif -%}
-{%- endmacro %}
-
-{#
     The end of an incremental model's query: its rows in the order of their business date
     (the model's window column), so that its table is stored in that order. A full build
     otherwise writes them in the order of its last hash join or window function: every row

@@ -31,7 +31,7 @@ from typing import Literal
 import duckdb
 
 from orchestration.ingest.files import FEED_LAYOUTS
-from orchestration.ingest.tables import LOAD_LOG_TABLE, RAW_SCHEMA
+from orchestration.ingest.tables import BUSINESS_DATE_COLUMN, LOAD_LOG_TABLE, RAW_SCHEMA
 from orchestration.settings import DBT_PROJECT_DIR
 
 BUILDS_TABLE = "orchestration.dbt_builds"
@@ -39,15 +39,9 @@ LOAD_LOG = f"{RAW_SCHEMA}.{LOAD_LOG_TABLE}"
 FACT_TABLE = "intermediate.int_sales_lines_checked"
 REFERENCE_FEEDS = tuple(name for name, layout in FEED_LAYOUTS.items() if layout.period is None)
 
-# The business date of a raw row, per dated feed (as the staging models compute it).
-RAW_BUSINESS_DATE = {
-    "online_order_lines": "cast(timezone('Asia/Shanghai', created_at) as date)",
-    "online_refunds": "cast(timezone('Asia/Shanghai', refunded_at) as date)",
-    "store_pos_lines": 'cast("销售日期" as date)',
-    "distributor_sell_in": 'cast("日期" as date)',
-    "shopee_orders": 'cast("Order Creation Date" as date)',
-    "lazada_orders": 'cast("createTime" as date)',
-}
+# The raw tables whose rows carry a business date (BUSINESS_DATE_COLUMN, written by ingestion:
+# the one definition staging reads too).
+DATED_RAW_TABLES = tuple(name for name, layout in FEED_LAYOUTS.items() if layout.period)
 
 BuildKind = Literal["full", "window", "nothing"]
 PROJECT_FOLDERS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
@@ -174,8 +168,8 @@ def touched_business_dates(
     now in raw, or held in the fact table before they were re-loaded."""
     condition = "true" if since is None else "_loaded_at > $since"
     parts = [
-        f"SELECT {expression} AS d FROM {RAW_SCHEMA}.{table} WHERE {condition}"
-        for table, expression in RAW_BUSINESS_DATE.items()
+        f"SELECT {BUSINESS_DATE_COLUMN.name} AS d FROM {RAW_SCHEMA}.{table} WHERE {condition}"
+        for table in DATED_RAW_TABLES
         if f"{RAW_SCHEMA}.{table}" in existing
     ]
     if FACT_TABLE in existing and _readable(conn, FACT_TABLE):

@@ -122,6 +122,10 @@ def load_metadata(result: LoadResult) -> dict:
         "files_rejected": MetadataValue.json(
             dict(sorted(result.files_rejected.items())[:METADATA_LIST_LIMIT])
         ),
+        # files in the feed's folder that match no feed: never read (a WARN check reports them)
+        "unrecognized_files": MetadataValue.json(
+            sorted(result.unrecognized_files)[:METADATA_LIST_LIMIT]
+        ),
         "load_batch": result.batch_id,
     }
 

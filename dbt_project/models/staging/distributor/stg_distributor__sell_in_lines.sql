@@ -22,7 +22,7 @@ reports_in_window as (
         distributor_id,
         report_month
     from source
-    where {{ incremental_window('cast(' ~ q('日期') ~ ' as date)') }}
+    where {{ incremental_window('_business_date') }}
 
 ),
 
@@ -53,7 +53,7 @@ renamed as (
             as sell_in_line_id,
         trim(source.distributor_id) as distributor_id,
         cast(source.report_month as date) as report_month,
-        cast(source.{{ q('日期') }} as date) as business_date,
+        source._business_date as business_date,  -- the line's 日期, dated by ingestion
         trim(source.{{ q('单据号') }}) as document_no,
         nullif(upper(trim(source.{{ q('商品编码') }})), '') as sku,
         source.{{ q('商品名称') }} as product_name,

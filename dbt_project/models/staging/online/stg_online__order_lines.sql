@@ -20,7 +20,8 @@ renamed as {{ inlined() }} (
         lower(trim(status)) as order_status,
         created_at,
         paid_at,
-        {{ local_date('created_at', 'Asia/Shanghai') }} as order_date,
+        -- the local date in Asia/Shanghai, dated once by ingestion (raw _business_date)
+        _business_date as order_date,
         buyer_id as customer_id,
         trim(receiver_province) as receiver_province,
         trim(receiver_city) as receiver_city,
@@ -41,13 +42,13 @@ renamed as {{ inlined() }} (
 
 -- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
 -- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
--- window alone is the same as deduping everything. The range on created_at itself lets the
--- scan skip the raw row groups outside the window (order_date is computed from it).
+-- window alone is the same as deduping everything. The window's filter on the raw date
+-- lets the scan skip the raw row groups outside it (raw rows are appended file by file).
 -- latest_deliveries reads in_window twice: the CTEs are inlined() (not stored whole first).
 in_window as {{ inlined() }} (
 
     select * from renamed
-    where {{ incremental_window('order_date') }} and {{ incremental_instant_window('created_at') }}
+    where {{ incremental_window('order_date') }}
 
 ),
 

@@ -22,7 +22,8 @@ renamed as {{ inlined() }} (
         cast(refund_amount as decimal(18, 2)) as refund_amount,
         lower(trim(refund_type)) as refund_type,
         refunded_at,
-        {{ local_date('refunded_at', 'Asia/Shanghai') }} as refund_date,
+        -- the local date in Asia/Shanghai, dated once by ingestion (raw _business_date)
+        _business_date as refund_date,
         reason as refund_reason,
         _source_file,
         _source_row,
@@ -35,14 +36,13 @@ renamed as {{ inlined() }} (
 
 -- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
 -- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
--- window alone is the same as deduping everything. The range on refunded_at itself lets the
--- scan skip the raw row groups outside the window (refund_date is computed from it).
+-- window alone is the same as deduping everything. The window's filter on the raw date
+-- lets the scan skip the raw row groups outside it (raw rows are appended file by file).
 -- latest_deliveries reads in_window twice: the CTEs are inlined() (not stored whole first).
 in_window as {{ inlined() }} (
 
     select * from renamed
     where {{ incremental_window('refund_date') }}
-        and {{ incremental_instant_window('refunded_at') }}
 
 ),
 

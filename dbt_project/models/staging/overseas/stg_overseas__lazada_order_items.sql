@@ -16,7 +16,7 @@ renamed as (
         trim({{ adapter.quote('orderItemId') }}) as order_item_id,
         trim({{ adapter.quote('orderNumber') }}) as order_id,
         {{ adapter.quote('createTime') }} as created_at_local,
-        cast({{ adapter.quote('createTime') }} as date) as business_date,
+        _business_date as business_date,  -- the local date of createTime, dated by ingestion
         upper(trim({{ adapter.quote('sellerSku') }})) as sku,
         {{ adapter.quote('itemName') }} as item_name,
         cast({{ adapter.quote('unitPrice') }} as decimal(18, 2)) as unit_price,

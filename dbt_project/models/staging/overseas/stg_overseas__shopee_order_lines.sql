@@ -22,7 +22,7 @@ renamed as (
         trim({{ q('Order ID') }}) as order_id,
         lower(trim({{ q('Order Status') }})) as order_status,
         {{ q('Order Creation Date') }} as created_at_local,
-        cast({{ q('Order Creation Date') }} as date) as business_date,
+        _business_date as business_date,  -- the local creation date, dated by ingestion
         {{ q('Username (Buyer)') }} as customer_id,
         upper(trim({{ q('SKU Reference No.') }})) as sku,
         {{ q('Product Name') }} as product_name,

@@ -18,7 +18,7 @@ renamed as {{ inlined() }} (
         || '-'
         || cast({{ q('行号') }} as {{ dbt.type_string() }})
             as pos_line_id,
-        cast({{ q('销售日期') }} as date) as business_date,
+        _business_date as business_date,  -- 销售日期, dated by ingestion
         trim({{ q('门店编号') }}) as store_id,
         {{ q('门店名称') }} as store_name,
         trim({{ q('小票号') }}) as receipt_no,
