@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from dagster import AssetCheckKey, AssetExecutionContext, DagsterInstance
+from dagster import AssetCheckEvaluation, AssetCheckKey, AssetExecutionContext, DagsterInstance
 
 QUALITY_SCHEMA = "publish"
 FEEDS_TABLE = f"{QUALITY_SCHEMA}.data_quality_feeds"
@@ -213,14 +213,14 @@ def _check_row(instance: DagsterInstance, key: AssetCheckKey) -> dict[str, Any]:
         "failed_count": None,
         "details": None,
     }
-    record = instance.get_latest_asset_check_evaluation_record(key)
+    record = _latest_evaluated_record(instance, key)
     if record is None:
         return row
     row["run_id"] = record.run_id
     row["evaluated_at"] = _utc(record.event.timestamp if record.event else record.create_timestamp)
     row["status"] = {"SUCCEEDED": "passed", "PLANNED": "planned"}.get(record.status.value, "failed")
     evaluation = record.evaluation
-    if evaluation is None:
+    if not isinstance(evaluation, AssetCheckEvaluation):
         if row["status"] == "failed":
             row["status"] = "execution_failed"
         return row
@@ -231,6 +231,21 @@ def _check_row(instance: DagsterInstance, key: AssetCheckKey) -> dict[str, Any]:
     if not evaluation.passed:
         row["details"] = _details(metadata, evaluation.description)
     return row
+
+
+HISTORY_LOOKBACK = 50  # executions of a check searched for its latest evaluation
+
+
+def _latest_evaluated_record(instance: DagsterInstance, key: AssetCheckKey):
+    """The check's latest execution that evaluated it, else its latest execution. A run plans
+    every check of its assets, and some are never evaluated in it: the dbt tests a window
+    build leaves out, the checks of a step that did not run. Their planned records must not
+    hide the last real result."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=HISTORY_LOOKBACK
+    )
+    evaluated = (r for r in history if isinstance(r.evaluation, AssetCheckEvaluation))
+    return next(evaluated, history[0] if history else None)
 
 
 def _utc(timestamp: float) -> datetime:

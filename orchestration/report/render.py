@@ -181,6 +181,7 @@ def _draft(
 def _text_of(draft: _Draft) -> str:
     """Every character the page can show (the font subset keeps these)."""
     parts = [str(draft.review.period.label_zh), str(draft.review.version.publish_id)]
+    parts += [FONT_EMBEDDED_NOTE, FONT_MISSING_NOTE]  # the colophon's font note
     for section in draft.sections:
         parts += [section.title_zh, section.title_en, section.summary_zh, section.summary_en]
         for kpi in section.kpis:
@@ -197,10 +198,12 @@ def _text_of(draft: _Draft) -> str:
     return "".join(parts) + template_text + "".join(chr(c) for c in range(32, 127))
 
 
+FONT_EMBEDDED_NOTE = "（已嵌入子集 subset embedded）"
+FONT_MISSING_NOTE = "未嵌入（使用阅读者的字体）not embedded (the reader's fonts)"
+
+
 def _font_note(font: fonts.ReviewFont | None) -> str:
-    if font is None:
-        return "未嵌入（使用阅读者的字体）not embedded (the reader's fonts)"
-    return f"{font.family}（已嵌入子集 subset embedded）"
+    return FONT_MISSING_NOTE if font is None else f"{font.family}{FONT_EMBEDDED_NOTE}"
 
 
 def _write_atomically(path: Path, text: str) -> None:
