@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.ingest.tables import BUSINESS_DATE_COLUMN, RAW_TABLES
+
 LINEAGE_DDL = "_source_file VARCHAR, _source_row BIGINT, _loaded_at TIMESTAMP, _load_batch VARCHAR"
 
 RAW_DDL: dict[str, str] = {
@@ -337,5 +339,16 @@ def create_raw_schema(db_path: Path) -> None:
             rows = [(*row, "test-batch") for row in RAW_ROWS[table]]
             placeholders = ", ".join(["?"] * len(rows[0]))
             con.executemany(f"INSERT INTO raw.{table} VALUES ({placeholders})", rows)
+            _add_business_date(con, table)
     finally:
         con.close()
+
+
+def _add_business_date(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The business date ingestion writes on a dated feed's rows, by ingestion's own
+    expression (the one definition staging relies on)."""
+    expression = RAW_TABLES[table].business_date_sql
+    if expression:
+        column = BUSINESS_DATE_COLUMN.name
+        con.execute(f"ALTER TABLE raw.{table} ADD COLUMN {column} DATE")
+        con.execute(f"UPDATE raw.{table} SET {column} = {expression}")
