@@ -65,6 +65,7 @@ def bookkeeping_cost(instance, run_ids: list[str]) -> dict:
     """Events Dagster stored for the runs, and the seconds it takes to store them again into
     a scratch instance configured like this one (same dagster.yaml: same storage classes)."""
     from dagster import DagsterInstance
+    from sqlalchemy.exc import IntegrityError
 
     entries = [entry for run_id in run_ids for entry in instance.all_logs(run_id)]
     scratch_home = Path(tempfile.mkdtemp(prefix="bookkeeping-"))
@@ -74,12 +75,18 @@ def bookkeeping_cost(instance, run_ids: list[str]) -> dict:
             shutil.copyfile(config, scratch_home / "dagster.yaml")
         with DagsterInstance.from_config(str(scratch_home)) as scratch:
             started = time.perf_counter()
+            refused = 0
             for entry in entries:
-                scratch.event_log_storage.store_event(entry)
+                try:
+                    scratch.event_log_storage.store_event(entry)
+                except IntegrityError:
+                    # a range run's partitioned check is planned twice by its step (same
+                    # partitions): its index row exists already, as in the live run
+                    refused += 1
             seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(scratch_home, ignore_errors=True)
-    return {"events": len(entries), "store_s": round(seconds, 3)}
+    return {"events": len(entries), "store_s": round(seconds, 3), "refused_duplicates": refused}
 
 
 def main(argv: list[str] | None = None) -> int:

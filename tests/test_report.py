@@ -433,3 +433,24 @@ def test_a_failed_publish_leaves_the_last_good_report(built: BuiltWarehouse) -> 
     (publish_id,) = served(built, "SELECT publish_id FROM marts.publish_info")[0]
     assert metadata["publish_id"].value == publish_id
     assert publish_id in path.read_text(encoding="utf-8")
+
+
+def test_a_chart_drawn_before_is_read_back_from_the_cache(built: BuiltWarehouse, tmp_path) -> None:
+    """A chart whose spec did not change is not drawn again: the second render of the same
+    served version reads every chart from the cache and writes the same charts."""
+    from orchestration.report.render import CHART_CACHE_SUBDIR, render_reviews
+
+    svgs = []
+    for attempt in ("first", "second"):
+        started = time.perf_counter()
+        (report,) = render_reviews(built.serving_db, tmp_path, years=[COMPLETE_YEAR])
+        print(f"{attempt} render: {time.perf_counter() - started:.1f} s")
+        svgs.append(re.findall(r"(?s)<svg .*?</svg>", report.path.read_text(encoding="utf-8")))
+        if attempt == "first":
+            cache = sorted((tmp_path / CHART_CACHE_SUBDIR).glob("*.svg"))
+            assert len(cache) == len(svgs[0]) > 5
+            stamps = {path: path.stat().st_ino for path in cache}
+    assert svgs[0] == svgs[1]
+    # read back, not drawn again: no entry rewritten, none added
+    assert {p: p.stat().st_ino for p in stamps} == stamps  # a rewrite is a new file
+    assert sorted((tmp_path / CHART_CACHE_SUBDIR).glob("*.svg")) == sorted(stamps)

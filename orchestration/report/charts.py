@@ -9,12 +9,16 @@ embedded font); PNGs are the previews in the Dagster UI.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
+
+from orchestration.report.cache import cache_key, cached_bytes
 
 VEGA_LITE_VERSION = "6.4"  # altair 6 writes Vega-Lite 6.x specs; vl-convert bundles 6.4
 WIDTH = 520
@@ -30,6 +34,7 @@ STATUS_COLORS = {"met": "#3f9a63", "at_risk": "#d9a62e", "missed": "#c9484a"}
 THIS_YEAR, PRIOR_YEAR = "#3567b0", "#a9b6c8"
 WAN = 1e4  # charts show amounts in 万元 (10,000 CNY), as the review does
 
+CHART_CACHE_KEEP = 400  # drawn charts kept (about 20 a review; a few years' worth of runs)
 MONTHS = [f"{m}月" for m in range(1, 13)]  # the month axis: 1月 ... 12月
 _ID = re.compile(r'\bid="([^"]+)"')
 
@@ -75,7 +80,12 @@ class Chart:
 class ChartRenderer:
     """SVG and PNG from altair charts through vl-convert, with the review's config."""
 
-    def __init__(self, font_family: str, font_directories: Sequence[str] = ()):
+    def __init__(
+        self,
+        font_family: str,
+        font_directories: Sequence[str] = (),
+        cache_dir: Path | None = None,
+    ):
         import vl_convert
 
         for directory in font_directories:
@@ -83,13 +93,33 @@ class ChartRenderer:
         self._vl = vl_convert
         self._config = config(font_family)
         self._ids = itertools.count(1)
+        # ~0.2 s a chart in vl-convert: a chart whose spec did not change since an earlier
+        # render (a complete year's review, most of the running year's) is read back instead
+        self._cache_dir = cache_dir
+        self._cache_salt = [
+            VEGA_LITE_VERSION,
+            getattr(vl_convert, "__version__", ""),
+            json.dumps(self._config, sort_keys=True),
+            *sorted(str(d) for d in font_directories),
+        ]
+
+    def _drawn_svg(self, chart: Chart) -> str:
+        spec = spec_of(chart)
+        key = cache_key([*self._cache_salt, json.dumps(spec, sort_keys=True, default=str)])
+        return cached_bytes(
+            self._cache_dir,
+            key,
+            ".svg",
+            CHART_CACHE_KEEP,
+            lambda: self._vl.vegalite_to_svg(
+                spec, vl_version=VEGA_LITE_VERSION, config=self._config
+            ).encode("utf-8"),
+        ).decode("utf-8")
 
     def svg(self, chart: Chart) -> str:
         """Inline SVG. Vega names clip paths and gradients `clip1`, ...: ids are global in an
         HTML page, so each chart's ids get a prefix of their own."""
-        svg = self._vl.vegalite_to_svg(
-            spec_of(chart), vl_version=VEGA_LITE_VERSION, config=self._config
-        )
+        svg = self._drawn_svg(chart)
         prefix = f"c{next(self._ids)}-"
         for old in set(_ID.findall(svg)):
             svg = svg.replace(f'id="{old}"', f'id="{prefix}{old}"')

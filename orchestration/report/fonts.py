@@ -17,7 +17,6 @@ own fonts (the CSS lists the common Chinese ones) and the renderer logs a warnin
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import logging
 import os
@@ -26,6 +25,8 @@ import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from orchestration.report.cache import cache_key, cached_bytes
 
 FONT_ENV = "WAREHOUSE_REPORT_FONT"
 BOLD_FONT_ENV = "WAREHOUSE_REPORT_FONT_BOLD"
@@ -117,27 +118,12 @@ SUBSET_FORMAT = "woff-v1"  # part of the cache key: change it when subset_woff's
 
 
 def cached_subset_woff(face: FontFace, characters: frozenset[str], cache_dir: Path | None) -> bytes:
-    if cache_dir is None:
-        return subset_woff(face, characters)
     stat = face.path.stat()
-    key = hashlib.sha256(
-        "\0".join(
-            [str(face.path), str(face.index), str(stat.st_size), str(stat.st_mtime_ns),
-             SUBSET_FORMAT, _fonttools_version(), "".join(sorted(characters))]
-        ).encode()
-    ).hexdigest()[:32]  # fmt: skip
-    cached = cache_dir / f"{key}.woff"
-    if cached.exists():
-        cached.touch()  # recently used: pruned last
-        return cached.read_bytes()
-    woff = subset_woff(face, characters)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    temporary = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(woff)
-    os.replace(temporary, cached)
-    for old in sorted(cache_dir.glob("*.woff"), key=lambda p: p.stat().st_mtime)[:-CACHE_KEEP]:
-        old.unlink(missing_ok=True)
-    return woff
+    key = cache_key(
+        [str(face.path), str(face.index), str(stat.st_size), str(stat.st_mtime_ns),
+         SUBSET_FORMAT, _fonttools_version(), "".join(sorted(characters))]
+    )  # fmt: skip
+    return cached_bytes(cache_dir, key, ".woff", CACHE_KEEP, lambda: subset_woff(face, characters))
 
 
 def _fonttools_version() -> str:

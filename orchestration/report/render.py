@@ -57,6 +57,7 @@ _XMLNS = re.compile(r'\s+xmlns(:xlink)?="[^"]*"')
 
 REPORTS_SUBDIR = "reports"
 FONT_CACHE_SUBDIR = ".font-cache"
+CHART_CACHE_SUBDIR = ".chart-cache"
 
 
 def reports_dir(state_dir: Path) -> Path:
@@ -110,6 +111,7 @@ def render_reviews(
     renderer = ChartRenderer(
         font.family if font else fonts.FAMILY,
         [str(d) for d in font.directories] if font else (),
+        cache_dir=Path(out_dir) / CHART_CACHE_SUBDIR,
     )
     with Served(serving_db) as served:
         version = served.version()
