@@ -192,3 +192,45 @@ def test_repository_suites_and_examples_are_valid():
     if examples.is_dir():
         for p in sorted(examples.rglob("*.yml")):
             load_suite(p).to_gx_suite()
+
+
+@pytest.mark.parametrize(
+    ("expectation", "message"),
+    [
+        # the file, the suite (its table) and the key, in the file's words
+        (
+            {"kwargs": {"column": "a"}},
+            "suite raw.orders: expectation #1: missing required key 'type'",
+        ),
+        (
+            {"type": "expect_x", "kwargs": [1, 2]},
+            "suite raw.orders: expectation #1 (expect_x): 'kwargs' must be a mapping",
+        ),
+        (
+            {"type": "expect_x", "kwargs": {"result_format": "SUMMARY"}},
+            "expectation #1 (expect_x): kwargs ['result_format'] are set by the runner",
+        ),
+        (
+            {"type": "expect x", "kwargs": {}},
+            "expectation #1 (expect x): 'type' must be a GX expectation name, got 'expect x'",
+        ),
+        ("expect_x", "suite raw.orders: expectation #1: must be a mapping"),
+    ],
+)
+def test_expectation_errors_name_the_file_the_suite_and_the_key(tmp_path, expectation, message):
+    path = write(tmp_path, {**GOOD, "expectations": [GOOD["expectations"][0], expectation]})
+    with pytest.raises(SuiteError) as exc:
+        load_suite(path)
+    assert str(exc.value).startswith(f"{path}: ")
+    assert message in str(exc.value)
+
+
+def test_suite_key_of_a_wrong_type_is_named_with_its_value(tmp_path):
+    path = write(tmp_path, {**GOOD, "partition_column": 5})
+    with pytest.raises(
+        SuiteError, match=r"'partition_column': input should be a valid string, got 5"
+    ):
+        load_suite(path)
+    path = write(tmp_path, {key: value for key, value in GOOD.items() if key != "table"})
+    with pytest.raises(SuiteError, match=r"missing required key 'table'"):
+        load_suite(path)

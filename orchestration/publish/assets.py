@@ -115,10 +115,7 @@ def build_publish_asset(
             )
         manifest = load_manifest(manifest_path) if manifest_path else None
         comments = comments_from_manifest(manifest) if manifest else {}
-        keys: dict[str, list[str]] = key_columns_from_manifest(manifest) if manifest else {}
-        for table, cols in caller_keys.items():
-            keys.setdefault(table, [])
-            keys[table] += [c for c in cols if c not in keys[table]]
+        keys = _key_columns(manifest, caller_keys)
         if manifest is None:
             context.log.warning(
                 f"no dbt manifest at {manifest_path}: publishing without table/column comments"
@@ -130,11 +127,7 @@ def build_publish_asset(
         parquet_dir = parquet_dir_for(serving) if export_parquet else None
         # the resource closes its connection even when the block raises (WarehouseDuckDBResource)
         with duckdb.get_connection() as conn:
-            latest: date | None = None
-            if business_date_sql:
-                row = conn.execute(business_date_sql).fetchone()
-                value = row[0] if row else None
-                latest = value.date() if isinstance(value, datetime) else value
+            latest = _latest_business_date(conn, business_date_sql)
             extra_docs: dict[str, Mapping[str, object]] = {}
             for extra in extras:
                 extra_docs.update(extra(context, conn))
@@ -155,42 +148,71 @@ def build_publish_asset(
                 )
             except AuditFailedError as error:
                 context.log.error(str(error))
-                raise Failure(
-                    description=(
-                        f"Serving database NOT published: {len(error.failures)} audit "
-                        f"failure(s). BI tools keep the last good version at {serving.path}. "
-                        + "; ".join(error.failures)
-                    ),
-                    metadata={
-                        "audit_failures": MetadataValue.json(error.failures),
-                        "serving_db": MetadataValue.path(str(serving.path)),
-                    },
-                    allow_retries=False,
-                ) from error
+                raise _not_published(error, serving.path) from error
 
         context.log.info(
             f"published {result.publish_id} to {result.serving_db} "
             f"({sum(result.row_counts.values())} rows in {len(result.tables)} tables, "
             f"{result.duration_s:.2f}s)"
         )
-        metadata: dict[str, object] = {
-            "published_path": MetadataValue.path(str(result.serving_db)),
-            "publish_id": result.publish_id,
-            "row_counts": MetadataValue.json(result.row_counts),
-            "dagster/row_count": sum(result.row_counts.values()),
-            "latest_business_date": str(result.latest_business_date or ""),
-            "git_commit": result.git_commit,
-            "content_fingerprint": result.content_fingerprint,
-            "storage_version": result.storage_version,
-            "size_bytes": result.size_bytes,
-            "duration_s": round(time.monotonic() - started, 3),
-            "timings": MetadataValue.json(result.timings),
-            "comments_from_dbt_docs": manifest is not None,
-        }
-        if result.parquet_dir is not None:
-            metadata["parquet_path"] = MetadataValue.path(str(parquet_dir / "current"))
-        if result.previous_db is not None:
-            metadata["previous_version_path"] = MetadataValue.path(str(result.previous_db))
+        metadata = _publish_metadata(result, parquet_dir, with_comments=manifest is not None)
+        metadata["duration_s"] = round(time.monotonic() - started, 3)
         return MaterializeResult(metadata=metadata)
 
     return serving_db
+
+
+def _key_columns(
+    manifest: Mapping | None, caller_keys: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Per table, the key columns the audit requires non-NULL: dbt's (tests, constraints)
+    and the caller's."""
+    keys: dict[str, list[str]] = key_columns_from_manifest(manifest) if manifest else {}
+    for table, cols in caller_keys.items():
+        keys.setdefault(table, [])
+        keys[table] += [c for c in cols if c not in keys[table]]
+    return keys
+
+
+def _latest_business_date(conn, business_date_sql: str | None) -> date | None:
+    if not business_date_sql:
+        return None
+    row = conn.execute(business_date_sql).fetchone()
+    value = row[0] if row else None
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _not_published(error: AuditFailedError, serving_path: Path) -> Failure:
+    return Failure(
+        description=(
+            f"Serving database NOT published: {len(error.failures)} audit "
+            f"failure(s). BI tools keep the last good version at {serving_path}. "
+            + "; ".join(error.failures)
+        ),
+        metadata={
+            "audit_failures": MetadataValue.json(error.failures),
+            "serving_db": MetadataValue.path(str(serving_path)),
+        },
+        allow_retries=False,
+    )
+
+
+def _publish_metadata(result, parquet_dir: Path | None, with_comments: bool) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "published_path": MetadataValue.path(str(result.serving_db)),
+        "publish_id": result.publish_id,
+        "row_counts": MetadataValue.json(result.row_counts),
+        "dagster/row_count": sum(result.row_counts.values()),
+        "latest_business_date": str(result.latest_business_date or ""),
+        "git_commit": result.git_commit,
+        "content_fingerprint": result.content_fingerprint,
+        "storage_version": result.storage_version,
+        "size_bytes": result.size_bytes,
+        "timings": MetadataValue.json(result.timings),
+        "comments_from_dbt_docs": with_comments,
+    }
+    if result.parquet_dir is not None and parquet_dir is not None:
+        metadata["parquet_path"] = MetadataValue.path(str(parquet_dir / "current"))
+    if result.previous_db is not None:
+        metadata["previous_version_path"] = MetadataValue.path(str(result.previous_db))
+    return metadata

@@ -786,23 +786,13 @@ def publish_marts(
     commit = git_commit_sha or git_commit()
     tmp_path = serving_db.with_name(f"{_temp_prefix(serving_db)}{publish_id}.tmp")
     tmp_wal = tmp_path.with_name(tmp_path.name + ".wal")
-    prev_path = serving_db.with_name(serving_db.name + ".prev")
 
     with _publish_lock(serving_db):
         _clean_stale_temps(serving_db)
         version_dir: Path | None = None
         try:
             with _source_connection(warehouse_db, conn) as (c, catalog):
-                if tables is None:
-                    tables = list_tables(c, catalog, source_schema)
-                tables = [*tables, *extra_tables]
-                tables = [t if t.count(".") == 1 else f"{source_schema}.{t}" for t in tables]
-                if not tables:
-                    raise PublishError(f"no tables to publish in {catalog}.{source_schema}")
-                names = [t.split(".")[-1] for t in tables]
-                clashes = sorted({n for n in names if names.count(n) > 1 or n in METADATA_TABLES})
-                if clashes:
-                    raise PublishError(f"table names clash in the serving schema: {clashes}")
+                tables = _tables_to_publish(c, catalog, source_schema, tables, extra_tables)
                 if latest_business_date is None:
                     latest_business_date = latest_date_in_tables(c, catalog, tables)
                 info: dict[str, object] = {
@@ -828,49 +818,22 @@ def publish_marts(
                 raise PublishError(f"{tmp_wal} left behind after CHECKPOINT/DETACH")
             published = [s.table for s in stats]
 
-            # Audit what is about to be published, on a fresh read-only connection to the file.
             t1 = time.monotonic()
-            if audit_fn is not None:
-                with duckdb.connect(str(tmp_path), read_only=True) as ac:
-                    failures = list(audit_fn(ac, published))
-                if failures:
-                    raise AuditFailedError(failures)
+            _audit(tmp_path, published, audit_fn)
             timings["audit_s"] = round(time.monotonic() - t1, 3)
 
             if parquet_dir is not None:
                 t2 = time.monotonic()
-                catalog_doc = {
-                    **{k: v for k, v in info.items()},
-                    "tables": {
-                        s.table: {
-                            "file": f"{s.table.split('.')[-1]}.parquet",
-                            "row_count": s.row_count,
-                            "column_totals": s.column_totals,
-                            "description": _comment_for(
-                                comments, s.source, s.table.split(".")[-1]
-                            ).get("description", ""),
-                        }
-                        for s in stats
-                    },
-                }
                 version_dir = _export_parquet(
-                    tmp_path, Path(parquet_dir), publish_id, published, catalog_doc
+                    tmp_path,
+                    Path(parquet_dir),
+                    publish_id,
+                    published,
+                    _parquet_catalog(info, stats, comments),
                 )
                 timings["parquet_s"] = round(time.monotonic() - t2, 3)
 
-            # Publish: durable temp file, keep the old version as .prev, atomic rename.
-            _fsync_file(tmp_path)
-            previous: Path | None = None
-            if keep_previous and serving_db.exists():
-                prev_tmp = serving_db.with_name(f"{_temp_prefix(serving_db)}{publish_id}.prev.tmp")
-                try:
-                    os.link(serving_db, prev_tmp)
-                except OSError:  # filesystem without hard links: fall back to a copy
-                    shutil.copy2(serving_db, prev_tmp)
-                os.replace(prev_tmp, prev_path)
-                previous = prev_path
-            os.replace(tmp_path, serving_db)
-            _fsync_dir(serving_db.parent)
+            previous = _swap_in(tmp_path, serving_db, publish_id, keep_previous)
         except BaseException:
             _remove_quietly(tmp_path, tmp_wal)
             if version_dir is not None and not _is_current(Path(parquet_dir), version_dir):  # type: ignore[arg-type]
@@ -901,6 +864,79 @@ def publish_marts(
         size_bytes=serving_db.stat().st_size,
         timings=timings,
     )
+
+
+def _tables_to_publish(
+    c: duckdb.DuckDBPyConnection,
+    catalog: str,
+    source_schema: str,
+    tables: Sequence[str] | None,
+    extra_tables: Sequence[str],
+) -> list[str]:
+    """Schema-qualified tables to publish (default: every table and view of the schema);
+    their names must be unique in the serving schema."""
+    listed = list_tables(c, catalog, source_schema) if tables is None else list(tables)
+    qualified = [
+        t if t.count(".") == 1 else f"{source_schema}.{t}" for t in [*listed, *extra_tables]
+    ]
+    if not qualified:
+        raise PublishError(f"no tables to publish in {catalog}.{source_schema}")
+    names = [t.split(".")[-1] for t in qualified]
+    clashes = sorted({n for n in names if names.count(n) > 1 or n in METADATA_TABLES})
+    if clashes:
+        raise PublishError(f"table names clash in the serving schema: {clashes}")
+    return qualified
+
+
+def _audit(
+    tmp_path: Path,
+    published: list[str],
+    audit_fn: Callable[[duckdb.DuckDBPyConnection, list[str]], Sequence[str]] | None,
+) -> None:
+    """Audit what is about to be published, on a fresh read-only connection to the file."""
+    if audit_fn is None:
+        return
+    with duckdb.connect(str(tmp_path), read_only=True) as ac:
+        failures = list(audit_fn(ac, published))
+    if failures:
+        raise AuditFailedError(failures)
+
+
+def _parquet_catalog(info: dict[str, object], stats, comments: Comments | None) -> dict:
+    """catalog.json of a Parquet version: the publish metadata and each table's file."""
+    return {
+        **info,
+        "tables": {
+            s.table: {
+                "file": f"{s.table.split('.')[-1]}.parquet",
+                "row_count": s.row_count,
+                "column_totals": s.column_totals,
+                "description": _comment_for(comments, s.source, s.table.split(".")[-1]).get(
+                    "description", ""
+                ),
+            }
+            for s in stats
+        },
+    }
+
+
+def _swap_in(tmp_path: Path, serving_db: Path, publish_id: str, keep_previous: bool) -> Path | None:
+    """The new file becomes the serving database: made durable, the old version kept as
+    `.prev` (a hard link, else a copy), then an atomic rename. The `.prev` path, if kept."""
+    _fsync_file(tmp_path)
+    previous: Path | None = None
+    if keep_previous and serving_db.exists():
+        prev_path = serving_db.with_name(serving_db.name + ".prev")
+        prev_tmp = serving_db.with_name(f"{_temp_prefix(serving_db)}{publish_id}.prev.tmp")
+        try:
+            os.link(serving_db, prev_tmp)
+        except OSError:  # filesystem without hard links: fall back to a copy
+            shutil.copy2(serving_db, prev_tmp)
+        os.replace(prev_tmp, prev_path)
+        previous = prev_path
+    os.replace(tmp_path, serving_db)
+    _fsync_dir(serving_db.parent)
+    return previous
 
 
 def _is_current(parquet_dir: Path, version_dir: Path) -> bool:

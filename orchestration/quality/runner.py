@@ -442,19 +442,10 @@ def validate_table(
     site's index lists (the newest `keep_results` per suite). `data_docs_on_failure_only`
     builds the page only when an expectation failed or could not run (a page costs ~0.6 s).
     """
-    import great_expectations as gx
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-    )
     from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 
     database = Path(database).resolve()
-    docs_dir = Path(data_docs_dir).resolve() if data_docs_dir is not None else None
-    store_dir = (
-        Path(gx_store_dir).resolve()
-        if gx_store_dir is not None
-        else (docs_dir.parent / "gx" if docs_dir is not None else None)
-    )
+    docs_dir, store_dir = _result_dirs(data_docs_dir, gx_store_dir)
     if partition is not None and suite.partition_column is None:
         raise ValueError(
             f"{suite.path}: a partition was given but the suite has no partition_column"
@@ -499,48 +490,9 @@ def validate_table(
                 connection_string=gx_duckdb.connection_string(database),
                 kwargs=gx_duckdb.engine_kwargs(database, duckdb_config, read_only=read_only),
             )
-            table_sql = f"{_quote_ident(suite.schema)}.{_quote_ident(suite.table)}"
-            batch_sql = (
-                f"(SELECT * FROM {table_sql} WHERE {partition.sql()})"
-                if partition is not None
-                else table_sql
-            )
-            if partition is None:
-                asset = datasource.add_table_asset(
-                    name=suite.qualified_table, table_name=suite.table, schema_name=suite.schema
-                )
-            else:
-                query = (
-                    f"SELECT * FROM {_quote_ident(suite.schema)}.{_quote_ident(suite.table)} "
-                    f"WHERE {partition.sql()}"
-                )
-                asset = datasource.add_query_asset(
-                    name=f"{suite.qualified_table}@{_safe_label(partition.label())}", query=query
-                )
-            batch_definition = asset.add_batch_definition_whole_table("batch")
-            # GX prints (not logs) "unexpected_rows_query should contain the {batch}
-            # parameter" whenever it re-reads an SQL expectation that does not use {batch}
-            with contextlib.redirect_stdout(io.StringIO()):
-                if docs_dir is not None:
-                    gx_suite = context.suites.add_or_update(gx_suite)
-                else:
-                    gx_suite = context.suites.add(gx_suite)
-            validation = context.validation_definitions.add(
-                gx.ValidationDefinition(
-                    name=suite.check_name, data=batch_definition, suite=gx_suite
-                )
-            )
-            # no actions: the Data Docs page is built below, when it is wanted
-            checkpoint = context.checkpoints.add(
-                gx.Checkpoint(
-                    name=suite.check_name,
-                    validation_definitions=[validation],
-                    actions=[],
-                    result_format={
-                        "result_format": "SUMMARY",
-                        "partial_unexpected_count": sample_size,
-                    },
-                )
+            batch_sql, batch_definition = _batch(datasource, suite, partition)
+            checkpoint = _checkpoint(
+                context, suite, gx_suite, batch_definition, sample_size, keep_suite=docs_dir
             )
             engine = datasource.get_execution_engine()
             # Guard: the metrics must be SQL run by DuckDB, never a pandas DataFrame.
@@ -559,26 +511,9 @@ def validate_table(
             if store_dir is not None:  # every result is stored, with or without its page
                 _prune_results(store_dir, suite.gx_suite_name, keep_results)
             if docs_dir is not None and (not data_docs_on_failure_only or not result.success):
-                try:
-                    # the results store already holds the result: render its page and its
-                    # suite's; the index is the project's own, readable offline (data_docs)
-                    build_started = time.time()
-                    context.build_data_docs(
-                        resource_identifiers=[
-                            result_id,
-                            ExpectationSuiteIdentifier(name=result.suite_name),
-                        ],
-                        build_index=False,
-                    )
-                    make_site_offline(docs_dir, store_dir, since=build_started)
-                    urls = context.get_docs_sites_urls(resource_identifier=result_id)
-                    url = urls[0]["site_url"] if urls else None
-                    if url and url.startswith("file://"):
-                        from urllib.parse import unquote, urlparse
-
-                        docs_path = Path(unquote(urlparse(url).path))
-                except Exception as e:  # the validation result stands without its page
-                    docs_error = f"{type(e).__name__}: {e}"
+                docs_path, docs_error = _data_docs_page(
+                    context, result_id, result, docs_dir, store_dir
+                )
     except Exception as e:
         return ValidationOutcome(
             **outcome_kwargs,
@@ -597,6 +532,88 @@ def validate_table(
         data_docs_path=docs_path,
         data_docs_error=docs_error,
     )
+
+
+def _result_dirs(
+    data_docs_dir: str | os.PathLike[str] | None, gx_store_dir: str | os.PathLike[str] | None
+) -> tuple[Path | None, Path | None]:
+    """The Data Docs site and the results store (default: `gx` beside the site)."""
+    docs_dir = Path(data_docs_dir).resolve() if data_docs_dir is not None else None
+    if gx_store_dir is not None:
+        return docs_dir, Path(gx_store_dir).resolve()
+    return docs_dir, (docs_dir.parent / "gx" if docs_dir is not None else None)
+
+
+def _batch(datasource, suite: SuiteSpec, partition: PartitionFilter | None) -> tuple[str, Any]:
+    """The SQL of the validated rows (the table, or the partition's rows) and GX's batch
+    definition of them."""
+    table_sql = f"{_quote_ident(suite.schema)}.{_quote_ident(suite.table)}"
+    if partition is None:
+        asset = datasource.add_table_asset(
+            name=suite.qualified_table, table_name=suite.table, schema_name=suite.schema
+        )
+        return table_sql, asset.add_batch_definition_whole_table("batch")
+    query = f"SELECT * FROM {table_sql} WHERE {partition.sql()}"
+    asset = datasource.add_query_asset(
+        name=f"{suite.qualified_table}@{_safe_label(partition.label())}", query=query
+    )
+    return f"({query})", asset.add_batch_definition_whole_table("batch")
+
+
+def _checkpoint(
+    context, suite: SuiteSpec, gx_suite, batch_definition, sample_size: int, *, keep_suite
+):
+    """The checkpoint that validates the batch with the suite. No actions: the Data Docs page
+    is built afterwards, when it is wanted. `keep_suite` (the Data Docs folder): the suite is
+    stored for its page, replacing an earlier version."""
+    import great_expectations as gx
+
+    # GX prints (not logs) "unexpected_rows_query should contain the {batch} parameter"
+    # whenever it re-reads an SQL expectation that does not use {batch}
+    with contextlib.redirect_stdout(io.StringIO()):
+        if keep_suite is not None:
+            gx_suite = context.suites.add_or_update(gx_suite)
+        else:
+            gx_suite = context.suites.add(gx_suite)
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=suite.check_name, data=batch_definition, suite=gx_suite)
+    )
+    return context.checkpoints.add(
+        gx.Checkpoint(
+            name=suite.check_name,
+            validation_definitions=[validation],
+            actions=[],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": sample_size},
+        )
+    )
+
+
+def _data_docs_page(
+    context, result_id, result, docs_dir: Path, store_dir: Path | None
+) -> tuple[Path | None, str | None]:
+    """The Data Docs page of a stored result (and of its suite), made readable offline; or
+    why it could not be built (the validation result stands without its page)."""
+    from urllib.parse import unquote, urlparse
+
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    try:
+        # the index is the project's own, readable offline (data_docs)
+        build_started = time.time()
+        context.build_data_docs(
+            resource_identifiers=[result_id, ExpectationSuiteIdentifier(name=result.suite_name)],
+            build_index=False,
+        )
+        make_site_offline(docs_dir, store_dir, since=build_started)
+        urls = context.get_docs_sites_urls(resource_identifier=result_id)
+    except Exception as e:
+        return None, f"{type(e).__name__}: {e}"
+    url = urls[0]["site_url"] if urls else None
+    if url and url.startswith("file://"):
+        return Path(unquote(urlparse(url).path)), None
+    return None, None
 
 
 def _expectation_outcomes(

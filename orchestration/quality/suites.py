@@ -43,21 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 SEVERITIES = ("error", "warn")
-SUITE_KEYS = {
-    "asset",
-    "table",
-    "severity",
-    "blocking",
-    "partition_column",
-    "partition_expression",
-    "partition_grain",
-    "name",
-    "description",
-    "expectations",
-}
-EXPECTATION_KEYS = {"type", "kwargs", "description", "severity", "meta"}
 # Handled by the runner (partition filter, result format), not settable per expectation.
 RESERVED_KWARGS = {"batch_id", "result_format", "catch_exceptions"}
 GRAINS = ("day", "month")
@@ -198,137 +186,231 @@ def _fail(path: Path, msg: str) -> SuiteError:
     return SuiteError(f"{path}: {msg}")
 
 
-def parse_suite(data: Any, path: Path) -> SuiteSpec:
-    """Validate the structure of one suite document (already loaded from YAML)."""
-    if not isinstance(data, Mapping):
-        raise _fail(path, "a suite file must be a mapping (asset, table, severity, expectations)")
-    unknown = set(data) - SUITE_KEYS
-    if unknown:
-        raise _fail(path, f"unknown keys {sorted(unknown)}; allowed: {sorted(SUITE_KEYS)}")
-    for key in ("asset", "table", "severity", "expectations"):
-        if key not in data:
-            raise _fail(path, f"missing required key '{key}'")
+# --------------------------------------------------------------------------------------------
+# The file's typed model. Pydantic checks the types and keys; the validators below say, in the
+# error, what the key must hold. `parse_suite` turns the first error into a SuiteError naming
+# the file, the suite (its table) and the key ("expectation #3 (expect_x)" for an expectation).
+# --------------------------------------------------------------------------------------------
 
-    asset = data["asset"]
-    if isinstance(asset, str):
-        asset = asset.split("/")
-    if (
-        not isinstance(asset, Sequence)
-        or not asset
-        or not all(isinstance(p, str) and p for p in asset)
-    ):
-        raise _fail(path, f"'asset' must be a non-empty list of strings, got {data['asset']!r}")
 
-    table = data["table"]
-    parts = table.split(".") if isinstance(table, str) else []
-    if len(parts) != 2 or not all(_IDENT.match(p) for p in parts):
-        raise _fail(path, f"'table' must be 'schema.table' (plain identifiers), got {table!r}")
+def _must(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
 
-    severity = data["severity"]
-    if severity not in SEVERITIES:
-        raise _fail(path, f"'severity' must be one of {SEVERITIES}, got {severity!r}")
-    blocking = data.get("blocking", severity == "error")
-    if not isinstance(blocking, bool):
-        raise _fail(path, f"'blocking' must be true or false, got {blocking!r}")
 
-    partition_column = data.get("partition_column")
-    partition_expression = data.get("partition_expression")
-    if partition_column is not None and not (
-        isinstance(partition_column, str)
-        and (partition_column.isidentifier() or partition_expression is not None)
-    ):  # Unicode letters allowed: the POS columns keep their Chinese headers (销售日期)
-        raise _fail(path, f"'partition_column' must be a column name, got {partition_column!r}")
-    if partition_expression is not None and not (
-        isinstance(partition_expression, str)
-        and partition_expression.strip()
-        and partition_column is not None
-    ):
-        raise _fail(
-            path,
+class _ExpectationDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    kwargs: dict[str, Any] | None = None
+    description: str | None = None
+    severity: str | None = None
+    meta: dict[str, Any] | None = None
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _gx_name(cls, value: Any) -> Any:
+        _must(
+            isinstance(value, str) and bool(_IDENT.match(value)),
+            f"'type' must be a GX expectation name, got {value!r}",
+        )
+        return value
+
+    @field_validator("kwargs", mode="before")
+    @classmethod
+    def _kwargs(cls, value: Any) -> Any:
+        _must(value is None or isinstance(value, Mapping), "'kwargs' must be a mapping")
+        reserved = RESERVED_KWARGS & set(value or {})
+        _must(not reserved, f"kwargs {sorted(reserved)} are set by the runner")
+        return value
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> Any:
+        _must(
+            value is None or value in SEVERITIES,
+            f"'severity' must be one of {SEVERITIES}, got {value!r}",
+        )
+        return value
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _description(cls, value: Any) -> Any:
+        _must(value is None or isinstance(value, str), "'description' must be a string")
+        return value
+
+    @field_validator("meta", mode="before")
+    @classmethod
+    def _meta(cls, value: Any) -> Any:
+        _must(value is None or isinstance(value, Mapping), "'meta' must be a mapping")
+        return value
+
+
+class _SuiteDoc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asset: tuple[str, ...]
+    table: str
+    severity: str
+    blocking: bool | None = None
+    partition_column: str | None = None
+    partition_expression: str | None = None
+    partition_grain: str = "day"
+    name: str | None = None
+    description: str | None = None
+    expectations: list[Any]
+
+    @field_validator("asset", mode="before")
+    @classmethod
+    def _asset(cls, value: Any) -> Any:
+        parts = value.split("/") if isinstance(value, str) else value
+        _must(
+            isinstance(parts, Sequence)
+            and bool(parts)
+            and all(isinstance(p, str) and p for p in parts),
+            f"'asset' must be a non-empty list of strings, got {value!r}",
+        )
+        return tuple(parts)
+
+    @field_validator("table", mode="before")
+    @classmethod
+    def _table(cls, value: Any) -> Any:
+        parts = value.split(".") if isinstance(value, str) else []
+        _must(
+            len(parts) == 2 and all(_IDENT.match(p) for p in parts),
+            f"'table' must be 'schema.table' (plain identifiers), got {value!r}",
+        )
+        return value
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> Any:
+        _must(value in SEVERITIES, f"'severity' must be one of {SEVERITIES}, got {value!r}")
+        return value
+
+    @field_validator("blocking", mode="before")
+    @classmethod
+    def _blocking(cls, value: Any) -> Any:
+        _must(
+            value is None or isinstance(value, bool),
+            f"'blocking' must be true or false, got {value!r}",
+        )
+        return value
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        _must(
+            not value or (isinstance(value, str) and bool(_CHECK_NAME.match(value))),
+            f"'name' may use only letters, digits and '_', got {value!r}",
+        )
+        return value or None
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _description(cls, value: Any) -> Any:
+        _must(value is None or isinstance(value, str), "'description' must be a string")
+        return value
+
+    @field_validator("expectations", mode="before")
+    @classmethod
+    def _expectations(cls, value: Any) -> Any:
+        _must(isinstance(value, list) and bool(value), "'expectations' must be a non-empty list")
+        return value
+
+    @model_validator(mode="after")
+    def _partitions(self) -> _SuiteDoc:
+        column, expression = self.partition_column, self.partition_expression
+        # Unicode letters allowed: the POS columns keep their Chinese headers (销售日期)
+        _must(
+            column is None or column.isidentifier() or expression is not None,
+            f"'partition_column' must be a column name, got {column!r}",
+        )
+        _must(
+            expression is None or (bool(expression.strip()) and column is not None),
             "'partition_expression' must be SQL text, with the 'partition_column' "
             "it is computed from",
         )
+        _must(
+            self.partition_grain in GRAINS
+            and (self.partition_grain == "day" or column is not None),
+            f"'partition_grain' must be one of {GRAINS} (with a 'partition_column'), "
+            f"got {self.partition_grain!r}",
+        )
+        return self
 
-    partition_grain = data.get("partition_grain", "day")
-    if partition_grain not in GRAINS or (partition_grain != "day" and partition_column is None):
+
+def _error_text(error: Mapping[str, Any], model: type[BaseModel]) -> str:
+    """One pydantic error in the file's words: which key, and what it must hold."""
+    key = ".".join(str(part) for part in error["loc"]) or "the suite"
+    if error["type"] == "extra_forbidden":
+        allowed = sorted(model.model_fields)
+        return f"unknown keys [{error['loc'][-1]!r}]; allowed: {allowed}"
+    if error["type"] == "missing":
+        return f"missing required key '{key}'"
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    return f"'{key}': {error['msg'].lower()}, got {error.get('input')!r}"
+
+
+def _validated(model: type[BaseModel], data: Any, path: Path, where: str):
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise _fail(path, f"{where}{_error_text(error.errors()[0], model)}") from None
+
+
+def _parse_expectation(item: Any, index: int, suite: _SuiteDoc, path: Path) -> ExpectationSpec:
+    if not isinstance(item, Mapping):
         raise _fail(
             path,
-            f"'partition_grain' must be one of {GRAINS} (with a "
-            f"'partition_column'), got {partition_grain!r}",
+            f"suite {suite.table}: expectation #{index}: "
+            "must be a mapping with 'type' and 'kwargs'",
         )
-
-    name = data.get("name") or ""
-    if name and not (isinstance(name, str) and _CHECK_NAME.match(name)):
-        raise _fail(path, f"'name' may use only letters, digits and '_', got {name!r}")
-    description = data.get("description")
-    if description is not None and not isinstance(description, str):
-        raise _fail(path, "'description' must be a string")
-
-    raw_exps = data["expectations"]
-    if not isinstance(raw_exps, list) or not raw_exps:
-        raise _fail(path, "'expectations' must be a non-empty list")
-    exps: list[ExpectationSpec] = []
-    for i, item in enumerate(raw_exps):
-        where = f"expectation #{i}"
-        if not isinstance(item, Mapping):
-            raise _fail(path, f"{where}: must be a mapping with 'type' and 'kwargs'")
-        etype = item.get("type")
-        if not isinstance(etype, str) or not _IDENT.match(etype):
-            raise _fail(path, f"{where}: 'type' must be a GX expectation name, got {etype!r}")
-        where = f"expectation #{i} ({etype})"
-        unknown = set(item) - EXPECTATION_KEYS
-        if unknown:
-            raise _fail(
-                path,
-                f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(EXPECTATION_KEYS)}",
-            )
-        kwargs = item.get("kwargs", {}) or {}
-        if not isinstance(kwargs, Mapping):
-            raise _fail(path, f"{where}: 'kwargs' must be a mapping")
-        reserved = RESERVED_KWARGS & set(kwargs)
-        if reserved:
-            raise _fail(path, f"{where}: kwargs {sorted(reserved)} are set by the runner")
-        exp_sev = item.get("severity", severity)
-        if exp_sev not in SEVERITIES:
-            raise _fail(path, f"{where}: 'severity' must be one of {SEVERITIES}, got {exp_sev!r}")
-        desc = item.get("description")
-        if desc is not None and not isinstance(desc, str):
-            raise _fail(path, f"{where}: 'description' must be a string")
-        meta = item.get("meta", {}) or {}
-        if not isinstance(meta, Mapping):
-            raise _fail(path, f"{where}: 'meta' must be a mapping")
-        if partition_column is None and any(
-            isinstance(v, str) and WINDOW_PLACEHOLDER.search(v) for v in kwargs.values()
-        ):
-            raise _fail(
-                path,
-                f"{where}: '{{window:...}}' needs the suite's 'partition_column' "
-                "(a suite without partitions always validates the whole table)",
-            )
-        exps.append(
-            ExpectationSpec(
-                index=i,
-                type=etype,
-                kwargs=dict(kwargs),
-                severity=exp_sev,
-                description=desc,
-                meta=dict(meta),
-            )
+    named = f" ({item['type']})" if "type" in item else ""
+    where = f"suite {suite.table}: expectation #{index}{named}: "
+    doc = _validated(_ExpectationDoc, item, path, where)
+    kwargs = dict(doc.kwargs or {})
+    if suite.partition_column is None and any(
+        isinstance(v, str) and WINDOW_PLACEHOLDER.search(v) for v in kwargs.values()
+    ):
+        raise _fail(
+            path,
+            f"{where}'{{window:...}}' needs the suite's 'partition_column' "
+            "(a suite without partitions always validates the whole table)",
         )
+    return ExpectationSpec(
+        index=index,
+        type=doc.type,
+        kwargs=kwargs,
+        severity=doc.severity or suite.severity,
+        description=doc.description,
+        meta=dict(doc.meta or {}),
+    )
 
+
+def parse_suite(data: Any, path: Path) -> SuiteSpec:
+    """Validate one suite document (already loaded from YAML) against the typed model."""
+    if not isinstance(data, Mapping):
+        raise _fail(path, "a suite file must be a mapping (asset, table, severity, expectations)")
+    suite = _validated(_SuiteDoc, data, path, "")
+    schema, table = suite.table.split(".")
+    expectations = tuple(
+        _parse_expectation(item, i, suite, path) for i, item in enumerate(suite.expectations)
+    )
     return SuiteSpec(
         path=path,
-        asset_key=tuple(asset),
-        schema=parts[0],
-        table=parts[1],
-        severity=severity,
-        blocking=blocking,
-        expectations=tuple(exps),
-        partition_column=partition_column,
-        partition_expression=partition_expression,
-        partition_grain=partition_grain,
-        name=name,
-        description=description,
+        asset_key=suite.asset,
+        schema=schema,
+        table=table,
+        severity=suite.severity,
+        blocking=suite.severity == "error" if suite.blocking is None else suite.blocking,
+        expectations=expectations,
+        partition_column=suite.partition_column,
+        partition_expression=suite.partition_expression,
+        partition_grain=suite.partition_grain,
+        name=suite.name or "",
+        description=suite.description,
     )
 
 
