@@ -219,7 +219,7 @@ def execute(
     from orchestration.instance import process_tags
 
     run_id = str(uuid.uuid4())
-    job = defs.get_job_def(REFRESH_JOB)
+    job = defs.resolve_job_def(REFRESH_JOB)
     # dbt's console output (and GX's prints) are kept back and shown only if the run fails
     with (
         contextlib.redirect_stdout(io.StringIO()) as captured,

@@ -341,6 +341,10 @@ def _quiet_api_warnings() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
+    # Great Expectations imports pyspark where the Spark engine is installed; pyspark warns
+    # about pandas 3 on import, though the DuckDB engine never calls it and the Spark engine
+    # passes no pandas data to it.
+    warnings.filterwarnings("ignore", message=r"PySpark does not yet fully support pandas")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,22 @@ from orchestration.datagen.generate import generate
 WAREHOUSE_CLI = str(Path(sys.executable).with_name("warehouse"))
 
 
+def _let_pyspark_import_in_xdist_workers() -> None:
+    """Great Expectations imports pyspark.sql.connect when pyspark is installed (the Spark
+    engine's extra). pyspark takes a __main__ with neither __spec__ nor __file__ for its own
+    doctest runner and then calls sys.exit(0) if Spark Connect's optional packages are missing:
+    pytest-xdist's workers start exactly so (execnet's `python -c`), and every test that
+    validated a table ended with SystemExit. An interactive marker (sys.ps1) is the one
+    condition pyspark accepts instead; the connect import then fails with ImportError, which
+    GX expects. Real processes (the CLI, Dagster's) have a __main__ file and never get here."""
+    main_module = sys.modules["__main__"]
+    if getattr(main_module, "__spec__", None) is None and not hasattr(main_module, "__file__"):
+        sys.ps1 = getattr(sys, "ps1", ">>> ")
+
+
+_let_pyspark_import_in_xdist_workers()
+
+
 def pytest_configure(config) -> None:
     """dbt's manifest, before any test module imports the code location (which reads it):
     preparing it is the CLI's and the test suite's job, not the import's."""
