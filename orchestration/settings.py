@@ -48,6 +48,19 @@ class Settings:
     # "always", or "never". Each page costs ~0.6 s: on every check it would double the GX time
     # of a one-day refresh, and the check's metadata already holds what a passing run says.
     data_docs: str = "failures"
+    # The engine dbt builds the models on: "duckdb" (the warehouse file itself) or "spark"
+    # (dbt-spark; the raw tables land as Parquet in raw_landing_dir, Spark's tables go under
+    # spark_dir, and the tables the checks and the publish step read are mirrored back into the
+    # warehouse file: orchestration/dbt/engines.py).
+    engine: str = "duckdb"
+
+    @property
+    def raw_landing_dir(self) -> Path:
+        return _path_from_env("RAW_LANDING_DIR", self.state_dir / "raw_landing")
+
+    @property
+    def spark_dir(self) -> Path:
+        return self.state_dir / "spark"
 
     @property
     def data_docs_dir(self) -> Path:
@@ -74,7 +87,18 @@ def load_settings() -> Settings:
         duckdb_threads=int(os.environ.get("DUCKDB_THREADS", str(os.cpu_count() or 2))),
         dagster_ui_url=os.environ.get("DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
         data_docs=_data_docs_policy(),
+        engine=_engine(),
     )
+
+
+ENGINES = ("duckdb", "spark")
+
+
+def _engine() -> str:
+    value = os.environ.get("WAREHOUSE_ENGINE", "").strip().lower() or "duckdb"
+    if value not in ENGINES:
+        raise SettingsError(f"WAREHOUSE_ENGINE={value!r}: must be one of {', '.join(ENGINES)}")
+    return value
 
 
 def duckdb_catalog_name(path: Path) -> str:

@@ -95,8 +95,15 @@
     online models about a third more CPU (+16 to +35 s each).
 #}
 {% macro stored_in_date_order(date_column) -%}
+    {{ return(adapter.dispatch('stored_in_date_order', 'channel_warehouse')(date_column)) }}
+{%- endmacro %}
+
+{% macro default__stored_in_date_order(date_column) -%}
     order by {{ date_column }}
 {%- endmacro %}
+
+{#- Spark: the tables are partitioned by that date already; a global sort would only cost. -#}
+{% macro spark__stored_in_date_order(date_column) -%}{%- endmacro %}
 
 {#- The window's [start_date, end_date] (either may be none) as business_date_window reads it. -#}
 {% macro business_date_bounds() -%}
@@ -117,6 +124,10 @@
     on a first or --full-refresh build.
 #}
 {% macro delete_window_rows(also=none) -%}
+    {{ return(adapter.dispatch('delete_window_rows', 'channel_warehouse')(also)) }}
+{%- endmacro %}
+
+{% macro default__delete_window_rows(also) -%}
     {%- if is_incremental() -%}
         {%- set meta = config.get('meta') or {} -%}
         {%- set window_column = meta.get('window_column') -%}
@@ -127,6 +138,9 @@
         {%- if also %} or ({{ also }}){% endif %}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Spark: nothing to delete; insert_overwrite replaces the partitions the build writes. -#}
+{% macro spark__delete_window_rows(also) -%}{%- endmacro %}
 
 {#- ISO day of week, 1 = Monday ... 7 = Sunday. -#}
 {% macro iso_day_of_week(date_expression) -%}

@@ -31,6 +31,12 @@ from dagster import AssetExecutionContext, Config, Output
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
+from orchestration.dbt.engines import (
+    dbt_target,
+    engine_environment,
+    land_for_build,
+    mirror_spark_tables,
+)
 from orchestration.dbt.project import DBT_LAUNCHER, dbt_environment, dbt_project
 from orchestration.dbt.translator import WarehouseTranslator
 from orchestration.dbt.window import BuildPlan, plan_build, record_build
@@ -61,11 +67,11 @@ def dbt_resource() -> DbtCliResource:
     )
 
 
-def dbt_command(plan: BuildPlan) -> list[str]:
-    """The `dbt build` arguments of a plan (see WINDOW_BUILD_EXCLUDED)."""
+def dbt_command(plan: BuildPlan, target: str = "dev") -> list[str]:
+    """The `dbt build` arguments of a plan (see WINDOW_BUILD_EXCLUDED) on a profile target."""
     if plan.kind == "full":
-        return ["build", "--full-refresh"]
-    return ["build", *WINDOW_BUILD_EXCLUDED]
+        return ["build", "--target", target, "--full-refresh"]
+    return ["build", "--target", target, *WINDOW_BUILD_EXCLUDED]
 
 
 def window_environment(window: tuple[date, date] | None) -> dict[str, str]:
@@ -161,16 +167,31 @@ def process_environment(values: Mapping[str, str]) -> Iterator[None]:
 def run_dbt_build(
     context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, plan: BuildPlan
 ) -> Iterator[Any]:
-    """`dbt build` of the selected nodes for the plan; events replayed with row counts."""
+    """`dbt build` of the selected nodes for the plan, on the engine of the settings
+    (orchestration.dbt.engines: on Spark, the raw rows are landed first and the tables
+    mirrored back after); events replayed with row counts."""
+    settings = load_settings()
+    landed = land_for_build(settings, plan.window)
+    if landed:
+        context.log.info(f"{settings.engine}: landed {len(landed)} raw tables as Parquet")
     target_path = dbt_project.project_dir / "target" / "runs" / context.run.run_id[:8]
     _restore_partial_parse(target_path)
+    environment = {
+        **dbt_environment(),
+        **engine_environment(settings),
+        **window_environment(plan.window),
+    }
     try:
-        with process_environment({**dbt_environment(), **window_environment(plan.window)}):
-            invocation = dbt.cli(dbt_command(plan), context=context, target_path=target_path)
+        with process_environment(environment):
+            command = dbt_command(plan, dbt_target(settings))
+            invocation = dbt.cli(command, context=context, target_path=target_path)
         events = list(invocation.stream())
         _save_partial_parse(target_path)
     finally:
         shutil.rmtree(target_path, ignore_errors=True)
+    mirrored = mirror_spark_tables(settings, invocation.manifest)
+    if mirrored:
+        context.log.info(f"{settings.engine}: {len(mirrored)} tables mirrored into the warehouse")
     yield from with_row_counts(events, duckdb, invocation.manifest)
 
 

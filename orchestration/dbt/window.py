@@ -32,7 +32,7 @@ import duckdb
 
 from orchestration.ingest.files import FEED_LAYOUTS
 from orchestration.ingest.tables import BUSINESS_DATE_COLUMN, LOAD_LOG_TABLE, RAW_SCHEMA
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, load_settings
 
 BUILDS_TABLE = "orchestration.dbt_builds"
 LOAD_LOG = f"{RAW_SCHEMA}.{LOAD_LOG_TABLE}"
@@ -49,8 +49,12 @@ PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml")
 
 
 def project_fingerprint() -> str:
-    """sha256 over the dbt project's source files (paths and contents)."""
+    """sha256 over the engine (WAREHOUSE_ENGINE: a switch rebuilds everything on the new one)
+    and the dbt project's source files (paths and contents)."""
     digest = hashlib.sha256()
+    engine = load_settings().engine
+    if engine != "duckdb":  # the DuckDB fingerprint stays what it was before engines existed
+        digest.update(f"engine={engine}".encode())
     paths = [DBT_PROJECT_DIR / name for name in PROJECT_FILES]
     for folder in PROJECT_FOLDERS:
         paths.extend((DBT_PROJECT_DIR / folder).rglob("*"))

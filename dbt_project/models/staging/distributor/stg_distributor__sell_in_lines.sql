@@ -26,21 +26,33 @@ reports_in_window as (
 
 ),
 
-latest_report as (
+report_deliveries as (
 
     select
         deliveries.distributor_id,
         deliveries.report_month,
-        deliveries._source_file
+        deliveries._source_file,
+        max(deliveries._loaded_at) as loaded_at
     from source as deliveries
     inner join reports_in_window
         on deliveries.distributor_id = reports_in_window.distributor_id
         and deliveries.report_month = reports_in_window.report_month
     group by deliveries.distributor_id, deliveries.report_month, deliveries._source_file
+
+),
+
+-- ranked in a step of its own: Spark does not resolve an aggregate inside QUALIFY
+latest_report as (
+
+    select
+        distributor_id,
+        report_month,
+        _source_file
+    from report_deliveries
     qualify
         row_number() over (
-            partition by deliveries.distributor_id, deliveries.report_month
-            order by max(deliveries._loaded_at) desc, deliveries._source_file desc
+            partition by distributor_id, report_month
+            order by loaded_at desc, _source_file desc
         ) = 1
 
 ),
