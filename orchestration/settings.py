@@ -48,6 +48,10 @@ class Settings:
     # "always", or "never". Each page costs ~0.6 s: on every check it would double the GX time
     # of a one-day refresh, and the check's metadata already holds what a passing run says.
     data_docs: str = "failures"
+    # Where the Dagster instance keeps runs and events: "sqlite" (files in DAGSTER_HOME, one
+    # host) or "postgres" (dagster-postgres; the DAGSTER_PG_* variables). Chooses the template
+    # a new DAGSTER_HOME gets (orchestration/instance.py).
+    dagster_storage: str = "sqlite"
 
     @property
     def data_docs_dir(self) -> Path:
@@ -74,6 +78,7 @@ def load_settings() -> Settings:
         duckdb_threads=int(os.environ.get("DUCKDB_THREADS", str(os.cpu_count() or 2))),
         dagster_ui_url=os.environ.get("DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
         data_docs=_data_docs_policy(),
+        dagster_storage=_dagster_storage(),
     )
 
 
@@ -116,3 +121,44 @@ def _data_docs_policy() -> str:
             f"WAREHOUSE_DATA_DOCS must be one of {DATA_DOCS_POLICIES}, got {value!r}"
         )
     return value
+
+
+DAGSTER_STORAGES = ("sqlite", "postgres")
+# What orchestration/dagster.postgres.yaml reads (`env:` entries): Dagster resolves them when it
+# loads the instance, in every process that loads it (CLI, webserver, daemon, run workers).
+POSTGRES_ENV = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_USER",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+)
+
+
+def _dagster_storage() -> str:
+    value = os.environ.get("DAGSTER_STORAGE", "").strip().lower() or "sqlite"
+    if value not in DAGSTER_STORAGES:
+        raise SettingsError(f"DAGSTER_STORAGE must be one of {DAGSTER_STORAGES}, got {value!r}")
+    if value == "postgres" and (problem := postgres_env_problem()):
+        raise SettingsError(f"DAGSTER_STORAGE=postgres: {problem}")
+    return value
+
+
+def postgres_env_problem() -> str | None:
+    """Why the DAGSTER_PG_* variables cannot configure the PostgreSQL instance, or None.
+
+    Checked before any work: Dagster itself only notices an unset variable when it loads the
+    instance, with a message that does not name the others. DAGSTER_PG_PASSWORD may be set
+    empty (a server that trusts local connections); unset, it is missing."""
+    missing = [
+        name
+        for name in POSTGRES_ENV
+        if os.environ.get(name) is None
+        or (name != "DAGSTER_PG_PASSWORD" and not os.environ[name].strip())
+    ]
+    if missing:
+        return f"set {', '.join(missing)} (README: Running on a cluster)"
+    port = os.environ["DAGSTER_PG_PORT"].strip()
+    if not port.isdigit():
+        return f"DAGSTER_PG_PORT must be a port number, got {port!r}"
+    return None
