@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml  # PyYAML: a dependency of dagster
 from dagster import (
     DagsterEventType,
     DagsterInstance,
@@ -47,9 +48,12 @@ from dagster import (
     RunsFilter,
 )
 
-from orchestration.settings import load_settings
+from orchestration.settings import SettingsError, load_settings
 
 TEMPLATE = Path(__file__).with_name("dagster.yaml")
+# The dagster.yaml a new DAGSTER_HOME gets, by DAGSTER_STORAGE (orchestration/settings.py)
+TEMPLATES = {"sqlite": TEMPLATE, "postgres": Path(__file__).with_name("dagster.postgres.yaml")}
+POSTGRES_STORAGE_MODULE = "dagster_postgres"
 
 RUN_HOST_TAG = "warehouse/host"
 RUN_PID_TAG = "warehouse/pid"
@@ -73,17 +77,36 @@ ONE_PLANNED_EVENT_PER_ASSET = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
 
 def prepare_dagster_home() -> Path:
-    """Use $DAGSTER_HOME, or .warehouse/dagster_home; give it a dagster.yaml if it has none.
-    Also sets Dagster's environment for this process and the ones it starts (`warehouse ui`):
-    ONE_PLANNED_EVENT_PER_ASSET, unless already set."""
+    """Use $DAGSTER_HOME, or .warehouse/dagster_home; give it a dagster.yaml if it has none,
+    the template DAGSTER_STORAGE names. Also sets Dagster's environment for this process and
+    the ones it starts (`warehouse ui`): ONE_PLANNED_EVENT_PER_ASSET, unless already set.
+    Raises SettingsError when DAGSTER_STORAGE=postgres and the home's own dagster.yaml does
+    not store on PostgreSQL (the runs would silently go to SQLite files on this host)."""
     for name, value in ONE_PLANNED_EVENT_PER_ASSET.items():
         os.environ.setdefault(name, value)
-    home = Path(os.environ.get("DAGSTER_HOME") or load_settings().state_dir / "dagster_home")
+    settings = load_settings()
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.state_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(TEMPLATE, home / "dagster.yaml")
+    config = home / "dagster.yaml"
+    if not config.exists():
+        shutil.copyfile(TEMPLATES[settings.dagster_storage], config)
+    elif settings.dagster_storage == "postgres" and not stores_on_postgres(config):
+        raise SettingsError(
+            f"DAGSTER_STORAGE=postgres, but {config} does not store on PostgreSQL: replace it "
+            f"with {TEMPLATES['postgres']} (or move it away to get that template)"
+        )
     os.environ["DAGSTER_HOME"] = str(home.resolve())
     return home
+
+
+def stores_on_postgres(config: Path) -> bool:
+    """Whether a dagster.yaml keeps the runs on PostgreSQL: `storage: postgres:`, or a run
+    storage class of dagster-postgres (the older per-storage keys)."""
+    loaded = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    if "postgres" in (loaded.get("storage") or {}):
+        return True
+    module = (loaded.get("run_storage") or {}).get("module", "")
+    return str(module).startswith(POSTGRES_STORAGE_MODULE)
 
 
 def get_instance() -> DagsterInstance:

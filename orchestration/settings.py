@@ -61,6 +61,10 @@ class Settings:
     @property
     def spark_dir(self) -> Path:
         return self.state_dir / "spark"
+    # Where the Dagster instance keeps runs and events: "sqlite" (files in DAGSTER_HOME, one
+    # host) or "postgres" (dagster-postgres; the DAGSTER_PG_* variables). Chooses the template
+    # a new DAGSTER_HOME gets (orchestration/instance.py).
+    dagster_storage: str = "sqlite"
 
     @property
     def data_docs_dir(self) -> Path:
@@ -88,6 +92,7 @@ def load_settings() -> Settings:
         dagster_ui_url=os.environ.get("DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
         data_docs=_data_docs_policy(),
         engine=_engine(),
+        dagster_storage=_dagster_storage(),
     )
 
 
@@ -140,3 +145,44 @@ def _data_docs_policy() -> str:
             f"WAREHOUSE_DATA_DOCS must be one of {DATA_DOCS_POLICIES}, got {value!r}"
         )
     return value
+
+
+DAGSTER_STORAGES = ("sqlite", "postgres")
+# What orchestration/dagster.postgres.yaml reads (`env:` entries): Dagster resolves them when it
+# loads the instance, in every process that loads it (CLI, webserver, daemon, run workers).
+POSTGRES_ENV = (
+    "DAGSTER_PG_HOST",
+    "DAGSTER_PG_PORT",
+    "DAGSTER_PG_USER",
+    "DAGSTER_PG_PASSWORD",
+    "DAGSTER_PG_DB",
+)
+
+
+def _dagster_storage() -> str:
+    value = os.environ.get("DAGSTER_STORAGE", "").strip().lower() or "sqlite"
+    if value not in DAGSTER_STORAGES:
+        raise SettingsError(f"DAGSTER_STORAGE must be one of {DAGSTER_STORAGES}, got {value!r}")
+    if value == "postgres" and (problem := postgres_env_problem()):
+        raise SettingsError(f"DAGSTER_STORAGE=postgres: {problem}")
+    return value
+
+
+def postgres_env_problem() -> str | None:
+    """Why the DAGSTER_PG_* variables cannot configure the PostgreSQL instance, or None.
+
+    Checked before any work: Dagster itself only notices an unset variable when it loads the
+    instance, with a message that does not name the others. DAGSTER_PG_PASSWORD may be set
+    empty (a server that trusts local connections); unset, it is missing."""
+    missing = [
+        name
+        for name in POSTGRES_ENV
+        if os.environ.get(name) is None
+        or (name != "DAGSTER_PG_PASSWORD" and not os.environ[name].strip())
+    ]
+    if missing:
+        return f"set {', '.join(missing)} (README: Running on a cluster)"
+    port = os.environ["DAGSTER_PG_PORT"].strip()
+    if not port.isdigit():
+        return f"DAGSTER_PG_PORT must be a port number, got {port!r}"
+    return None
