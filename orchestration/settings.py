@@ -61,6 +61,7 @@ class Settings:
     @property
     def spark_dir(self) -> Path:
         return self.state_dir / "spark"
+
     # Where the Dagster instance keeps runs and events: "sqlite" (files in DAGSTER_HOME, one
     # host) or "postgres" (dagster-postgres; the DAGSTER_PG_* variables). Chooses the template
     # a new DAGSTER_HOME gets (orchestration/instance.py).

@@ -43,8 +43,7 @@ def _served_tables(serving_db: Path) -> dict[str, list[tuple[str, str]]]:
 
 def _rows_only_in(conn: duckdb.DuckDBPyConnection, table: str, first: str, second: str) -> int:
     return conn.execute(
-        f"SELECT count(*) FROM (FROM {first}.marts.{table} EXCEPT ALL "
-        f"FROM {second}.marts.{table})"
+        f"SELECT count(*) FROM (FROM {first}.marts.{table} EXCEPT ALL FROM {second}.marts.{table})"
     ).fetchone()[0]
 
 
