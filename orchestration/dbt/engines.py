@@ -105,13 +105,32 @@ def mirror_spark_tables(settings: Settings, manifest: Mapping[str, Any]) -> list
             folder = spark_table_folder(settings, node)
             if not folder.exists():
                 continue
-            files = str(folder / "**" / "*.parquet").replace("'", "''")
-            relation = f"{_quoted(node['schema'])}.{_quoted(node['alias'])}"
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(node['schema'])}")
-            conn.execute(
-                f"CREATE OR REPLACE TABLE {relation} AS SELECT {_select_list(node)} "
-                f"FROM read_parquet('{files}', hive_partitioning = true)"
-            )
+            _mirror_table(conn, node, folder)
             mirrored.append(f"{node['schema']}.{node['alias']}")
         conn.execute("COMMIT")
     return mirrored
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    query = "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?"
+    return conn.execute(query, [schema, name]).fetchone()[0] > 0
+
+
+def _mirror_table(conn: duckdb.DuckDBPyConnection, node: Mapping[str, Any], folder: Path) -> None:
+    relation = f"{_quoted(node['schema'])}.{_quoted(node['alias'])}"
+    if not any(folder.rglob("*.parquet")):
+        # Spark writes no file for an empty partitioned table: the table is empty, with the
+        # columns the warehouse already knows (its previous version)
+        if not _table_exists(conn, node["schema"], node["alias"]):
+            raise RuntimeError(
+                f"{node['schema']}.{node['alias']}: Spark stored no Parquet file in {folder} "
+                "and the warehouse has no earlier version of it to take the columns from"
+            )
+        conn.execute(f"DELETE FROM {relation}")
+        return
+    files = str(folder / "**" / "*.parquet").replace("'", "''")
+    conn.execute(
+        f"CREATE OR REPLACE TABLE {relation} AS SELECT {_select_list(node)} "
+        f"FROM read_parquet('{files}', hive_partitioning = true)"
+    )
