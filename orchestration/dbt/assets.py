@@ -19,6 +19,7 @@ reconciliations and the keys of the rows it wrote among them. Row counts of the 
 wrote are read once dbt has exited (it holds the DuckDB file while it runs).
 """
 
+import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
@@ -187,9 +188,12 @@ def run_dbt_build(
             invocation = dbt.cli(command, context=context, target_path=target_path)
         events = list(invocation.stream())
         _save_partial_parse(target_path)
+        # on Spark, the manifest of this invocation: its target's materializations (views on
+        # DuckDB are tables on Spark), not the one the definitions were built from
+        built = json.loads((target_path / "manifest.json").read_text()) if landed else {}
     finally:
         shutil.rmtree(target_path, ignore_errors=True)
-    mirrored = mirror_spark_tables(settings, invocation.manifest)
+    mirrored = mirror_spark_tables(settings, built)
     if mirrored:
         context.log.info(f"{settings.engine}: {len(mirrored)} tables mirrored into the warehouse")
     yield from with_row_counts(events, duckdb, invocation.manifest)
