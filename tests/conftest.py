@@ -3,12 +3,16 @@ port on 127.0.0.1."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from orchestration.datagen.generate import generate
 
@@ -37,6 +41,41 @@ def pytest_configure(config) -> None:
     from orchestration.dbt.project import ensure_manifest
 
     ensure_manifest()
+
+
+# The modules that build whole warehouses, longest first (measured on 2 cores; see the README's
+# "Tests"). pytest-xdist hands out one module at a time in collection order
+# (--no-loadscope-reorder): starting the longest ones first keeps one worker from picking up
+# the Spark build when the other has nothing left to do.
+LONGEST_MODULES = (
+    "test_spark_engine.py",
+    "test_daily_refresh.py",
+    "test_review_figures.py",
+    "test_dbt_build.py",
+    "test_postgres_instance.py",
+    "test_quality_layers.py",
+    "test_end_to_end.py",
+    "test_report.py",
+)
+
+
+def pytest_xdist_auto_num_workers(config) -> int | None:
+    """`-n auto`: half again as many workers as cores. The suite's processes wait for a good
+    part of their time (process and JVM start-ups, PostgreSQL, the UI tests' polling, fsync):
+    on 2 cores, 2 workers kept the CPUs only about two thirds busy. PYTEST_XDIST_AUTO_NUM_WORKERS
+    still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0))
+    return cores + (cores + 1) // 2
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    def rank(item) -> int:
+        name = item.path.name
+        return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
+
+    items.sort(key=rank)  # stable: the tests of a module keep their order
 
 
 def closed_port() -> int:
@@ -72,20 +111,74 @@ class BuiltWarehouse:
         )
 
 
-def build_warehouse(root: Path, **generate_args: object) -> BuiltWarehouse:
-    """Generate raw feeds into root/raw, then `warehouse run` them into root/state."""
-    raw_dir, state_dir = root / "raw", root / "state"
-    generate(raw_dir, progress=None, **generate_args)
+def _warehouse_env(root: Path) -> dict[str, str]:
     env = {
         **os.environ,
-        "RAW_DIR": str(raw_dir),
-        "WAREHOUSE_STATE_DIR": str(state_dir),
+        "RAW_DIR": str(root / "raw"),
+        "WAREHOUSE_STATE_DIR": str(root / "state"),
         "DAGSTER_HOME": str(root / "dagster_home"),
         "DUCKDB_MEMORY_LIMIT": "2GB",
     }
     for key in ("WAREHOUSE_DB", "SERVING_DB"):
         env.pop(key, None)
+    return env
+
+
+def build_warehouse(root: Path, **generate_args: object) -> BuiltWarehouse:
+    """Generate raw feeds into root/raw, then `warehouse run` them into root/state."""
+    raw_dir, state_dir = root / "raw", root / "state"
+    generate(raw_dir, progress=None, **generate_args)
+    env = _warehouse_env(root)
     built = BuiltWarehouse(raw_dir, state_dir, env, "")
     result = built.run_cli("run", "--quiet")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     return BuiltWarehouse(raw_dir, state_dir, env, result.stdout)
+
+
+def _session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder every worker of this test session sees: pytest-xdist gives each worker a
+    basetemp of its own inside the session's."""
+    basetemp = tmp_path_factory.getbasetemp()
+    return basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+
+
+def shared_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **generate_args: object
+) -> BuiltWarehouse:
+    """`build_warehouse` once per test session, whichever worker asks first; the others wait
+    on a file lock and get the same warehouse. Its users read it and may publish it again (an
+    atomic swap, as BI readers see every day); a test that changes its working warehouse or
+    raw files works on a copy (`copy_of`)."""
+    root = _session_dir(tmp_path_factory) / f"shared_{name}"
+    with open(root.with_name(f"shared_{name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        output = root / "warehouse_run.out"
+        if output.exists():
+            return BuiltWarehouse(
+                root / "raw", root / "state", _warehouse_env(root), output.read_text()
+            )
+        shutil.rmtree(root, ignore_errors=True)  # a build that failed in another worker
+        built = build_warehouse(root, **generate_args)
+        output.write_text(built.output)
+        return built
+
+
+def copy_of(built: BuiltWarehouse, root: Path) -> BuiltWarehouse:
+    """A private copy of a built warehouse's raw files, state and Dagster home."""
+    source = built.raw_dir.parent
+    for part in ("raw", "state", "dagster_home"):
+        if (source / part).exists():
+            shutil.copytree(source / part, root / part, symlinks=True)
+    return BuiltWarehouse(root / "raw", root / "state", _warehouse_env(root), built.output)
+
+
+# The small warehouse of the modules that only read one: the review, the Spark comparison's
+# DuckDB side, the benchmark's floor. Four months across a year end (the review has a complete
+# and a running year; the overseas channel starts on 2024-01-01), with the generator's delivery
+# defects, built once per session.
+SMALL_WAREHOUSE = {"scale": 0.05, "start": "2023-11-01", "end": "2024-02-29", "seed": 7}
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    return shared_warehouse(tmp_path_factory, "small", **SMALL_WAREHOUSE)

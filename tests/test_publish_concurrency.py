@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -82,6 +83,16 @@ _READER = textwrap.dedent(
 )
 
 
+def _wait_for_version(lines: list[dict], publish_id: str, timeout: float = 60) -> None:
+    """Until the reader has reported a query of that version (or reported an error)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(line.get("publish_id") == publish_id or "error" in line for line in lines):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the reader never queried version {publish_id}")
+
+
 def test_reader_sees_consistent_versions_while_pipeline_publishes(tmp_path: Path):
     repo = Path(__file__).resolve().parent.parent
     wh = make_warehouse(tmp_path / "warehouse.duckdb", version=0)
@@ -93,18 +104,24 @@ def test_reader_sees_consistent_versions_while_pipeline_publishes(tmp_path: Path
     }
 
     reader = subprocess.Popen(
-        [sys.executable, "-c", _READER, str(srv), str(stop), "20"],
+        [sys.executable, "-c", _READER, str(srv), str(stop), "300"],
         cwd=repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     publish_seconds: list[float] = []
+    lines: list[dict] = []
     try:
         assert json.loads(reader.stdout.readline()) == {"ready": True}
-        time.sleep(0.3)
+        collector = threading.Thread(
+            target=lambda: lines.extend(json.loads(line) for line in reader.stdout if line.strip())
+        )
+        collector.start()
+        _wait_for_version(lines, first.publish_id)
         # The pipeline: one read-write connection on the working warehouse (as the Dagster
-        # DuckDBResource holds it), rebuilding the marts and publishing five versions.
+        # DuckDBResource holds it), rebuilding the marts and publishing five versions; the
+        # next is published once the reader has queried this one (however loaded the machine)
         with duckdb.connect(str(wh)) as conn:
             for version in range(1, 6):
                 build_marts(conn, version)
@@ -115,26 +132,26 @@ def test_reader_sees_consistent_versions_while_pipeline_publishes(tmp_path: Path
                     "SELECT count(*), sum(net_sales)::VARCHAR FROM marts.channel_performance"
                 ).fetchone()
                 expected[result.publish_id] = (int(total[0]), str(total[1]))
-                time.sleep(0.4)
+                _wait_for_version(lines, result.publish_id)
         stop.touch()
-        out, err = reader.communicate(timeout=60)
+        reader.wait(timeout=60)
+        collector.join(timeout=60)
+        err = reader.stderr.read()
     finally:
         if reader.poll() is None:
             reader.kill()
             reader.wait()
 
     assert reader.returncode == 0, err
-    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
     errors = [line["error"] for line in lines if "error" in line]
     queries = [line for line in lines if "publish_id" in line]
     assert errors == []
-    assert len(queries) >= 20, f"only {len(queries)} queries ran"
     inconsistent = [q for q in queries if q["problems"]]
     assert inconsistent == []
     for q in queries:  # each query's totals are exactly those of the version it saw
         assert (q["rows"], q["net_sales"]) == expected[q["publish_id"]], q
     seen = {q["publish_id"] for q in queries}
-    assert len(seen) >= 4, f"the reader saw only {len(seen)} of the 6 versions"
+    assert seen == set(expected)  # every version, each read while the next was not yet out
     print(
         f"\n{len(queries)} reader queries over {len(seen)} versions, 0 errors; "
         f"publish took {min(publish_seconds):.3f}-{max(publish_seconds):.3f}s; "

@@ -1,8 +1,9 @@
 """The same pipeline on Spark (WAREHOUSE_ENGINE=spark, dbt-spark session mode) serves the same
 marts as on DuckDB: same columns, same types, same rows, money to the cent.
 
-One small generated dataset, three `warehouse run`s through the real CLI:
-- DuckDB, every file: the reference;
+The session's small warehouse (tests/conftest.py: four months across the 2023/2024 year end,
+with the generator's delivery defects), three `warehouse run`s through the real CLI:
+- DuckDB, every file: the reference (the shared build);
 - Spark, the last day's files held back: a full build on Spark (seeds, every model, every dbt
   test and unit test, the contracts), its tables mirrored back for the GX checks and publish;
 - Spark again once the held-back files arrive: a window build, where the incremental models
@@ -17,13 +18,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from tests.conftest import BuiltWarehouse, build_warehouse
+from conftest import BuiltWarehouse
 
 pytestmark = pytest.mark.slow
 
-DATA = {"scale": 0.05, "start": "2023-12-01", "end": "2024-01-31", "seed": 13}
-HELD_BACK = "20240131"  # the last day's files: the Spark warehouse's "next morning"
+HELD_BACK = "20240229"  # the last day's files: the Spark warehouse's "next morning"
 # Published beside the marts with run ids and timestamps: they differ by construction
 RUN_SPECIFIC = {"publish_info", "publish_tables", "data_quality_checks"}
 # ... and columns of a table that is otherwise compared: when each run loaded the files
@@ -52,8 +51,10 @@ def _rows_only_in(conn: duckdb.DuckDBPyConnection, table: str, first: str, secon
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltWarehouse]:
-    duckdb_built = build_warehouse(tmp_path_factory.mktemp("on_duckdb"), **DATA)
+def engines(
+    small_warehouse: BuiltWarehouse, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, BuiltWarehouse]:
+    duckdb_built = small_warehouse
     root = tmp_path_factory.mktemp("on_spark")
     raw_dir, held = root / "raw", root / "held_back"
     shutil.copytree(duckdb_built.raw_dir, raw_dir)
@@ -89,7 +90,7 @@ def test_spark_built_the_marts_from_the_parquet_landing(engines):
     for table in ("channel_performance", "regional_coverage", "target_attainment"):
         assert list((state / "spark" / "warehouse" / "marts.db" / table).glob("*.parquet"))
     landed_days = state / "raw_landing" / "online_order_lines"
-    assert (landed_days / "_business_date=2024-01-31").is_dir()  # landed by the window build
+    assert (landed_days / "_business_date=2024-02-29").is_dir()  # landed by the window build
     with duckdb.connect() as conn:
         spark_rows = conn.execute(
             "SELECT count(*) FROM read_parquet(?)",
@@ -103,8 +104,8 @@ def test_spark_built_the_marts_from_the_parquet_landing(engines):
 def test_the_second_spark_run_was_a_window_build_of_the_new_day(engines):
     # its landing rewrote that day only: the folders of the other days keep their first files
     landed = engines["spark"].state_dir / "raw_landing" / "online_order_lines"
-    new_day = landed / "_business_date=2024-01-31"
-    earlier_day = landed / "_business_date=2024-01-30"
+    new_day = landed / "_business_date=2024-02-29"
+    earlier_day = landed / "_business_date=2024-02-28"
     newest_earlier = max(p.stat().st_mtime for p in earlier_day.iterdir())
     assert min(p.stat().st_mtime for p in new_day.iterdir()) > newest_earlier
 

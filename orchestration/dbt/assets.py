@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, Config, Output
+from dagster import AssetExecutionContext, Config, Failure, Output
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
@@ -51,6 +51,8 @@ from orchestration.settings import load_settings
 WINDOW_BUILD_EXCLUDED = ["--exclude-resource-type", "unit_test", "--exclude", "test_type:generic"]
 # dbt materializations whose relation is a table (counting a view's rows would run the view)
 TABLE_MATERIALIZATIONS = {"table", "incremental", "seed"}
+# run_results.json nodes that are assets (an Output each); tests and hooks are not
+ASSET_NODE_PREFIXES = ("model.", "seed.", "snapshot.")
 
 
 class DbtBuildConfig(Config):
@@ -90,6 +92,25 @@ def table_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
         for unique_id, node in manifest.get("nodes", {}).items()
         if node.get("config", {}).get("materialized") in TABLE_MATERIALIZATIONS
     }
+
+
+def unreported_nodes(run_results: Mapping[str, Any], events: list[Any]) -> list[str]:
+    """The models and seeds dbt built (run_results.json) that no Output of the event stream
+    reports. dagster-dbt reads dbt's JSON log lines: a line another writer corrupted (Spark's
+    console progress bar did, before the profile turned it off) loses its event, and the asset
+    would silently keep its previous materialization."""
+    reported = {
+        str(getattr(unique_id, "value", unique_id))
+        for event in events
+        if isinstance(event, Output)
+        and (unique_id := (event.metadata or {}).get("unique_id")) is not None
+    }
+    built = [
+        result["unique_id"]
+        for result in run_results.get("results", [])
+        if result["unique_id"].startswith(ASSET_NODE_PREFIXES) and result["status"] == "success"
+    ]
+    return sorted(set(built) - reported)
 
 
 def with_row_counts(
@@ -188,6 +209,7 @@ def run_dbt_build(
             invocation = dbt.cli(command, context=context, target_path=target_path)
         events = list(invocation.stream())
         _save_partial_parse(target_path)
+        lost = unreported_nodes(json.loads((target_path / "run_results.json").read_text()), events)
         # on Spark, the manifest of this invocation: its target's materializations (views on
         # DuckDB are tables on Spark), not the one the definitions were built from
         built = json.loads((target_path / "manifest.json").read_text()) if landed else {}
@@ -197,6 +219,12 @@ def run_dbt_build(
     if mirrored:
         context.log.info(f"{settings.engine}: {len(mirrored)} tables mirrored into the warehouse")
     yield from with_row_counts(events, duckdb, invocation.manifest)
+    if lost:
+        raise Failure(
+            f"dbt built {len(lost)} nodes whose events did not reach Dagster: {', '.join(lost)}",
+            description="The dbt log lines of these nodes were lost (see dbt.log of the run); "
+            "their assets were not recorded as materialized, so the step fails.",
+        )
 
 
 @dbt_assets(
