@@ -8,7 +8,8 @@ with the generator's delivery defects), three `warehouse run`s through the real 
   test and unit test, the contracts), its tables mirrored back for the GX checks and publish;
 - Spark again once the held-back files arrive: a window build, where the incremental models
   overwrite the partitions of the new day (insert_overwrite), as a daily refresh does.
-The served marts after the third run must equal the reference.
+The served marts after the third run must equal the reference, and the independent computation
+of the benchmark's floor from the raw files.
 """
 
 from __future__ import annotations
@@ -135,3 +136,17 @@ def test_both_engines_serve_the_same_rows_to_the_cent(engines):
         ).fetchone()
     assert {table: diff for table, diff in differences.items() if diff != (0, 0)} == {}
     assert net_sales[0] == net_sales[1] and net_sales[0] > 0
+
+
+def test_the_spark_marts_equal_an_independent_computation_from_the_raw_files(engines, tmp_path):
+    """The benchmark's floor (benchmarks/floor.sql: plain DuckDB SQL over the raw files, the KPI
+    rules of data/raw/README.md) against the marts the Spark build served, every column it
+    computes, money to the cent."""
+    from benchmarks.floor import MARTS, compare_marts, run_floor
+
+    spark = engines["spark"]
+    floor = run_floor(spark.raw_dir, tmp_path / "floor", memory_limit="1GB", threads=2)
+    report = compare_marts(floor.connection, spark.serving_db)
+    for mart in MARTS:
+        assert report[mart]["floor_rows"] > 0, mart
+        assert report[mart]["equal"], (mart, report[mart])
