@@ -44,18 +44,18 @@ def pytest_configure(config) -> None:
 
 
 # The modules that build whole warehouses, longest first (measured on 2 cores; see the README's
-# "Tests"). pytest-xdist hands out one module at a time in collection order
+# Development section). pytest-xdist hands out one module at a time in collection order
 # (--no-loadscope-reorder): starting the longest ones first keeps one worker from picking up
 # the Spark build when the other has nothing left to do.
 LONGEST_MODULES = (
     "test_spark_engine.py",
     "test_daily_refresh.py",
+    "test_report.py",  # the first to ask for the shared small warehouse: builds it
     "test_review_figures.py",
     "test_dbt_build.py",
     "test_postgres_instance.py",
     "test_quality_layers.py",
     "test_end_to_end.py",
-    "test_report.py",
 )
 
 
@@ -111,7 +111,7 @@ class BuiltWarehouse:
         )
 
 
-def _warehouse_env(root: Path) -> dict[str, str]:
+def warehouse_env(root: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "RAW_DIR": str(root / "raw"),
@@ -128,7 +128,7 @@ def build_warehouse(root: Path, **generate_args: object) -> BuiltWarehouse:
     """Generate raw feeds into root/raw, then `warehouse run` them into root/state."""
     raw_dir, state_dir = root / "raw", root / "state"
     generate(raw_dir, progress=None, **generate_args)
-    env = _warehouse_env(root)
+    env = warehouse_env(root)
     built = BuiltWarehouse(raw_dir, state_dir, env, "")
     result = built.run_cli("run", "--quiet")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
@@ -155,7 +155,7 @@ def shared_warehouse(
         output = root / "warehouse_run.out"
         if output.exists():
             return BuiltWarehouse(
-                root / "raw", root / "state", _warehouse_env(root), output.read_text()
+                root / "raw", root / "state", warehouse_env(root), output.read_text()
             )
         shutil.rmtree(root, ignore_errors=True)  # a build that failed in another worker
         built = build_warehouse(root, **generate_args)
@@ -169,7 +169,7 @@ def copy_of(built: BuiltWarehouse, root: Path) -> BuiltWarehouse:
     for part in ("raw", "state", "dagster_home"):
         if (source / part).exists():
             shutil.copytree(source / part, root / part, symlinks=True)
-    return BuiltWarehouse(root / "raw", root / "state", _warehouse_env(root), built.output)
+    return BuiltWarehouse(root / "raw", root / "state", warehouse_env(root), built.output)
 
 
 # The small warehouse of the modules that only read one: the review, the Spark comparison's
