@@ -4,6 +4,7 @@ port on 127.0.0.1."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import socket
@@ -76,6 +77,30 @@ def pytest_collection_modifyitems(items: list) -> None:
         return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
 
     items.sort(key=rank)  # stable: the tests of a module keep their order
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (relative path) -> the SHA-256 of its bytes."""
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def assert_floor_equals_served(raw_dir: Path, serving_db: Path, work: Path) -> None:
+    """The benchmark's floor (benchmarks/floor.sql: plain DuckDB SQL over the raw files, the
+    KPI rules of data/raw/README.md) gives the served marts' rows: every column it computes,
+    EXCEPT ALL both ways, decimals to their scale."""
+    from benchmarks.floor import MARTS, compare_marts, run_floor
+
+    floor = run_floor(raw_dir, work, memory_limit="1GB", threads=2)
+    report = compare_marts(floor.connection, serving_db)
+    for mart in MARTS:
+        result = report[mart]
+        assert result["floor_rows"] > 0, mart
+        assert result["columns"] >= 15, (mart, result["columns"])
+        assert result["equal"], (mart, result)
 
 
 def closed_port() -> int:

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import BuiltWarehouse
+from conftest import BuiltWarehouse, assert_floor_equals_served
 
-from benchmarks.floor import MARTS, compare_marts, run_floor
+from benchmarks.floor import run_floor
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,7 @@ def pipeline_and_raw(small_warehouse: BuiltWarehouse) -> tuple[Path, Path]:
 
 def test_floor_marts_equal_pipeline_marts(pipeline_and_raw, tmp_path: Path) -> None:
     raw, serving_db = pipeline_and_raw
-    floor = run_floor(raw, tmp_path / "floor", memory_limit="1GB", threads=2)
-    report = compare_marts(floor.connection, serving_db)
-    for mart in MARTS:
-        result = report[mart]
-        assert result["floor_rows"] > 0, mart
-        assert result["columns"] >= 15, (mart, result["columns"])
-        assert result["equal"], (mart, result)
+    assert_floor_equals_served(raw, serving_db, tmp_path / "floor")
 
 
 def test_floor_sees_the_injected_defects(pipeline_and_raw, tmp_path: Path) -> None:

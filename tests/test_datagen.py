@@ -7,25 +7,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import file_digests
 
 from orchestration.datagen.generate import generate
 
 SMALL = {"scale": 0.05, "start": "2023-12-28", "end": "2024-01-06", "seed": 11}
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +35,13 @@ def manifest(raw: Path) -> list[dict]:
 def test_same_seed_gives_byte_identical_files(raw: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
     generate(again, progress=None, **SMALL)
-    assert _digest(again) == _digest(raw)
+    assert file_digests(again) == file_digests(raw)
 
 
 def test_another_seed_gives_other_data(raw: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     generate(other, progress=None, **{**SMALL, "seed": 12})
-    assert _digest(other) != _digest(raw)
+    assert file_digests(other) != file_digests(raw)
 
 
 def test_every_feed_is_written(raw: Path) -> None:
@@ -203,7 +195,7 @@ def test_chunked_by_year_keeps_ids_unique_and_refunds_in_their_year(tmp_path: Pa
     assert json.loads((out / "_manifest" / "generation.json").read_text())["chunked_by_year"]
     again = tmp_path / "again"
     generate(again, progress=None, with_defects=False, chunk_by_year=True, **CHUNKED)
-    assert _digest(again) == _digest(out)
+    assert file_digests(again) == file_digests(out)
 
     orders = [
         json.loads(line)

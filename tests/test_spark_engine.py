@@ -14,13 +14,18 @@ of the benchmark's floor from the raw files.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import SMALL_WAREHOUSE, BuiltWarehouse, shared_warehouse, warehouse_env
+from conftest import (
+    SMALL_WAREHOUSE,
+    BuiltWarehouse,
+    assert_floor_equals_served,
+    file_digests,
+    warehouse_env,
+)
 
 from orchestration.datagen.generate import generate
 
@@ -55,7 +60,9 @@ def _rows_only_in(conn: duckdb.DuckDBPyConnection, table: str, first: str, secon
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltWarehouse]:
+def engines(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, BuiltWarehouse]:
     root = tmp_path_factory.mktemp("on_spark")
     raw_dir, held = root / "raw", root / "held_back"
     # the shared warehouse's files (the generator is deterministic: compared below), generated
@@ -76,23 +83,15 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltWarehous
             shutil.copyfile(path, target)
     second = spark_built.run_cli("run", "--quiet")
     assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-5000:]
-    duckdb_built = shared_warehouse(tmp_path_factory, "small", **SMALL_WAREHOUSE)
+    duckdb_built = request.getfixturevalue("small_warehouse")  # asked for last: see above
     return {
         "duckdb": duckdb_built,
         "spark": BuiltWarehouse(raw_dir, root / "state", env, first.stdout + second.stdout),
     }
 
 
-def _digests(folder: Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
 def test_both_engines_read_the_same_raw_files(engines):
-    assert _digests(engines["spark"].raw_dir) == _digests(engines["duckdb"].raw_dir)
+    assert file_digests(engines["spark"].raw_dir) == file_digests(engines["duckdb"].raw_dir)
 
 
 def test_spark_built_the_marts_from_the_parquet_landing(engines):
@@ -148,14 +147,6 @@ def test_both_engines_serve_the_same_rows_to_the_cent(engines):
 
 
 def test_the_spark_marts_equal_an_independent_computation_from_the_raw_files(engines, tmp_path):
-    """The benchmark's floor (benchmarks/floor.sql: plain DuckDB SQL over the raw files, the KPI
-    rules of data/raw/README.md) against the marts the Spark build served, every column it
-    computes, money to the cent."""
-    from benchmarks.floor import MARTS, compare_marts, run_floor
-
+    """The benchmark's floor against the marts the Spark build served, money to the cent."""
     spark = engines["spark"]
-    floor = run_floor(spark.raw_dir, tmp_path / "floor", memory_limit="1GB", threads=2)
-    report = compare_marts(floor.connection, spark.serving_db)
-    for mart in MARTS:
-        assert report[mart]["floor_rows"] > 0, mart
-        assert report[mart]["equal"], (mart, report[mart])
+    assert_floor_equals_served(spark.raw_dir, spark.serving_db, tmp_path / "floor")

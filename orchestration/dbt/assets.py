@@ -94,17 +94,18 @@ def table_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def unique_id_of(event: Any) -> str | None:
+    """The dbt node an Output of dagster-dbt's event stream reports (None for other events)."""
+    unique_id = (event.metadata or {}).get("unique_id") if isinstance(event, Output) else None
+    return None if unique_id is None else str(getattr(unique_id, "value", unique_id))
+
+
 def unreported_nodes(run_results: Mapping[str, Any], events: list[Any]) -> list[str]:
     """The models and seeds dbt built (run_results.json) that no Output of the event stream
     reports. dagster-dbt reads dbt's JSON log lines: a line another writer corrupted (Spark's
     console progress bar did, before the profile turned it off) loses its event, and the asset
     would silently keep its previous materialization."""
-    reported = {
-        str(getattr(unique_id, "value", unique_id))
-        for event in events
-        if isinstance(event, Output)
-        and (unique_id := (event.metadata or {}).get("unique_id")) is not None
-    }
+    reported = {unique_id_of(event) for event in events}
     built = [
         result["unique_id"]
         for result in run_results.get("results", [])
@@ -123,8 +124,7 @@ def with_row_counts(
     tables = table_relations(manifest)
 
     def table_of(event: Any) -> str | None:
-        unique_id = (event.metadata or {}).get("unique_id") if isinstance(event, Output) else None
-        return tables.get(str(getattr(unique_id, "value", unique_id)))
+        return tables.get(unique_id_of(event) or "")
 
     if not any(table_of(event) for event in events):
         yield from events
@@ -209,7 +209,7 @@ def run_dbt_build(
             invocation = dbt.cli(command, context=context, target_path=target_path)
         events = list(invocation.stream())
         _save_partial_parse(target_path)
-        lost = unreported_nodes(json.loads((target_path / "run_results.json").read_text()), events)
+        lost = unreported_nodes(invocation.get_artifact("run_results.json"), events)
         # on Spark, the manifest of this invocation: its target's materializations (views on
         # DuckDB are tables on Spark), not the one the definitions were built from
         built = json.loads((target_path / "manifest.json").read_text()) if landed else {}
