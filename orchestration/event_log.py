@@ -26,7 +26,10 @@ This is the project's one wrapper around private parts of Dagster (pinned 1.13):
 `SqliteEventLogStorage` and overrides its `_connect` (the one place the class opens a
 database), calls its `_initdb`, uses its `_db_lock` and `_initialized_dbs`, and imports
 `create_engine`, `INDEX_SHARD_NAME`, `SQLITE_BUSY_TIMEOUT_SECONDS` and `ConfigurableClassData`
-from `dagster._core` / `dagster._serdes`. `missing_dagster_internals()` lists what is gone;
+from `dagster._core` / `dagster._serdes`; and, for the publish step's data-quality table, the
+asset-check status enum `AssetCheckExecutionRecordStatus`, which `dagster` does not export but
+the storage's public history query takes (`latest_completed_check_execution`, below).
+`missing_dagster_internals()` lists what is gone;
 the storage refuses to start if anything is (naming the Dagster version), and
 tests/test_event_log.py pins it. The way back is one line: remove `event_log_storage` from
 dagster.yaml, and Dagster's own class (same files) is used.
@@ -41,6 +44,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dagster import Field, StringSource
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -63,6 +67,8 @@ RELIED_ON_METHODS = {
     "conn_string_for_shard": ["shard_name"],
 }
 RELIED_ON_ATTRIBUTES = ("_db_lock", "_initialized_dbs")
+# the members of the check-status enum that latest_completed_check_execution filters on
+COMPLETED_CHECK_STATUS_NAMES = ("SUCCEEDED", "FAILED")
 
 
 def missing_dagster_internals(storage: object | None = None) -> list[str]:
@@ -80,6 +86,11 @@ def missing_dagster_internals(storage: object | None = None) -> list[str]:
             problems.append(
                 f"dagster {dagster.__version__}: SqliteEventLogStorage.{name}"
                 f"({', '.join(parameters)}) is {'gone' if method is None else f'({found})'}"
+            )
+    for name in COMPLETED_CHECK_STATUS_NAMES:
+        if name not in AssetCheckExecutionRecordStatus.__members__:
+            problems.append(
+                f"dagster {dagster.__version__}: AssetCheckExecutionRecordStatus.{name} is gone"
             )
     for name in RELIED_ON_ATTRIBUTES if storage is not None else ():
         if not hasattr(storage, name):
@@ -174,3 +185,16 @@ def default_base_dir() -> str:
     if not home:
         raise ValueError("PooledSqliteEventLogStorage needs DAGSTER_HOME (or config base_dir)")
     return os.path.join(home, "history", "runs")
+
+
+def latest_completed_check_execution(instance: Any, key: Any) -> Any | None:
+    """The asset check's latest execution that completed (passed or failed), or None.
+
+    One indexed query: the executions that later runs only planned (a window build plans the
+    dbt tests it leaves out, every day) are skipped by the storage instead of being read and
+    deserialised (209 checks: 2.8 -> 0.5 s for the publish step on a 1M-line history)."""
+    completed = {AssetCheckExecutionRecordStatus[name] for name in COMPLETED_CHECK_STATUS_NAMES}
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, status=completed
+    )
+    return history[0] if history else None

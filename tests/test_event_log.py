@@ -159,3 +159,45 @@ def test_the_guard_names_a_missing_internal_and_the_dagster_version(monkeypatch)
     assert problems == [
         f"dagster {dagster.__version__}: SqliteEventLogStorage._connect_renamed(shard) is gone"
     ]
+
+
+def test_the_latest_completed_check_execution_skips_runs_that_only_planned_it(
+    instance: DagsterInstance,
+):
+    """The publish step's data-quality table shows a check's last real result: a later run
+    that planned the check and never evaluated it (here its asset failed) must not hide it."""
+    from dagster import AssetCheckEvaluation, AssetCheckKey, AssetKey
+
+    from orchestration.event_log import latest_completed_check_execution
+
+    fail_next = {"asset": False}
+
+    @asset(check_specs=[AssetCheckSpec("rows_present", asset="audited")])
+    def audited():
+        if fail_next["asset"]:
+            raise RuntimeError("the source was unreadable")
+        yield Output(1)
+        yield AssetCheckResult(check_name="rows_present", passed=False)
+
+    evaluated = materialize([audited], instance=instance)
+    fail_next["asset"] = True
+    planned_only = materialize([audited], instance=instance, raise_on_error=False)
+    assert not planned_only.success
+
+    key = AssetCheckKey(AssetKey("audited"), "rows_present")
+    history = instance.event_log_storage.get_asset_check_execution_history(key, limit=5)
+    assert [record.run_id for record in history] == [planned_only.run_id, evaluated.run_id]
+    latest = latest_completed_check_execution(instance, key)
+    assert latest is not None and latest.run_id == evaluated.run_id
+    assert isinstance(latest.evaluation, AssetCheckEvaluation) and not latest.evaluation.passed
+
+
+def test_the_guard_names_a_missing_check_status_and_the_dagster_version(monkeypatch):
+    import dagster
+
+    from orchestration import event_log
+
+    monkeypatch.setattr(event_log, "COMPLETED_CHECK_STATUS_NAMES", ("SUCCEEDED", "EVALUATED"))
+    assert event_log.missing_dagster_internals() == [
+        f"dagster {dagster.__version__}: AssetCheckExecutionRecordStatus.EVALUATED is gone"
+    ]

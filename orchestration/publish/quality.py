@@ -34,6 +34,8 @@ import duckdb
 import pandas as pd
 from dagster import AssetCheckEvaluation, AssetCheckKey, AssetExecutionContext, DagsterInstance
 
+from orchestration.event_log import latest_completed_check_execution
+
 QUALITY_SCHEMA = "publish"
 FEEDS_TABLE = f"{QUALITY_SCHEMA}.data_quality_feeds"
 ISSUES_TABLE = f"{QUALITY_SCHEMA}.data_quality_issues"
@@ -241,6 +243,9 @@ def _latest_evaluated_record(instance: DagsterInstance, key: AssetCheckKey):
     every check of its assets, and some are never evaluated in it: the dbt tests a window
     build leaves out, the checks of a step that did not run. Their planned records must not
     hide the last real result."""
+    completed = latest_completed_check_execution(instance, key)
+    if completed is not None and isinstance(completed.evaluation, AssetCheckEvaluation):
+        return completed  # the usual case, in one query
     history = instance.event_log_storage.get_asset_check_execution_history(
         key, limit=HISTORY_LOOKBACK
     )

@@ -6,6 +6,7 @@ a reader never opens a half-written report, and a failure keeps the previous fil
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -195,9 +196,21 @@ def _text_of(draft: _Draft) -> str:
                 parts += [text for pair in block.table.columns for text in pair]
                 parts += [cell for row in block.table.rows for cell in row]
     parts += [re.sub(r"<[^>]+>", "", svg) for svg in draft.svgs.values()]
-    template_text = (TEMPLATES / "review.html.j2").read_text(encoding="utf-8")
-    # printable ASCII always: dates, digits, the template's English
-    return "".join(parts) + template_text + "".join(chr(c) for c in range(32, 127))
+    return "".join(parts) + _fixed_characters()
+
+
+@functools.cache
+def _fixed_characters() -> str:
+    """Printable ASCII (dates, digits, the template's English) and every non-ASCII character of
+    this package's code and templates: the labels a review can show whatever its data. In every
+    subset, so the font cache stays valid when a page starts to use another label (the day a
+    year-to-date review becomes a complete year's changes half its titles): the cache then
+    misses only when the data brings a new character (a new city or product name)."""
+    package = Path(__file__).parent
+    sources = [*package.glob("*.py"), *TEMPLATES.glob("*")]
+    text = "".join(path.read_text(encoding="utf-8") for path in sorted(sources) if path.is_file())
+    non_ascii = sorted({c for c in text if ord(c) > 127})
+    return "".join(chr(c) for c in range(32, 127)) + "".join(non_ascii)
 
 
 FONT_EMBEDDED_NOTE = "（已嵌入子集 subset embedded）"
