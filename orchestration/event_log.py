@@ -43,7 +43,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from dagster import Field, StringSource
+from dagster import AssetCheckKey, DagsterInstance, Field, StringSource
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
@@ -187,7 +187,9 @@ def default_base_dir() -> str:
     return os.path.join(home, "history", "runs")
 
 
-def latest_completed_check_execution(instance: Any, key: Any) -> Any | None:
+def latest_completed_check_execution(
+    instance: DagsterInstance, key: AssetCheckKey
+) -> Any | None:  # Dagster's AssetCheckExecutionRecord (not exported either)
     """The asset check's latest execution that completed (passed or failed), or None.
 
     One indexed query: the executions that later runs only planned (a window build plans the

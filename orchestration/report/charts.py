@@ -108,7 +108,9 @@ class ChartRenderer:
         return spec, cache_key([*self._cache_salt, json.dumps(spec, sort_keys=True, default=str)])
 
     def _drawn_svg(self, chart: Chart) -> str:
-        spec, key = self._spec_key(chart)
+        return self._svg_of(*self._spec_key(chart))
+
+    def _svg_of(self, spec: dict, key: str) -> str:
         return cached_bytes(
             self._cache_dir,
             key,
@@ -134,13 +136,13 @@ class ChartRenderer:
     def png(self, chart: Chart, scale: float = 1.0) -> bytes:
         """The chart's drawn SVG rasterised (vl-convert's PNG export draws the SVG first, then
         rasterises it: from the cached SVG, half the time), cached like the SVG."""
-        _, key = self._spec_key(chart)
+        spec, key = self._spec_key(chart)
         return cached_bytes(
             self._cache_dir,
             cache_key([key, f"scale={scale}"]),
             ".png",
             CHART_CACHE_KEEP,
-            lambda: self._vl.svg_to_png(self._drawn_svg(chart), scale=scale),
+            lambda: self._vl.svg_to_png(self._svg_of(spec, key), scale=scale),
         )
 
 
