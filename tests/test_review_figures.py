@@ -5,10 +5,10 @@ docs/business.md; this builds the demo's files with the production build and rea
 from the published serving database.
 
 The figures are of FY2022-2023 and 2024-Q3. The demo's files are generated through the end of
-the plan years (2025-12-31: byte-identical to the demo's files of those days whatever its end
-date), the days after the last figure's are left out, and the rest is built by the path
-`warehouse run` takes, without its extension of the demo's feeds to yesterday (twice the work:
-five years of feeds and their reviews).
+the plan years (2025-12-31: the dated files come out byte-identical to the demo's whatever its
+end date; the reference snapshots are those of the plan years), the days after the last
+figure's are left out, and the rest is built by the path `warehouse run` takes, without its
+extension of the demo's feeds to yesterday (twice the work: five years of feeds and reviews).
 """
 
 from __future__ import annotations
