@@ -13,7 +13,6 @@ extension of the demo's feeds to yesterday (twice the work: five years of feeds 
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from datetime import date
@@ -26,6 +25,7 @@ from conftest import BuiltWarehouse, warehouse_env
 from orchestration.cli import DEMO
 from orchestration.datagen.generate import generate
 from orchestration.figures import FIGURES, check_figures
+from orchestration.ingest.files import FEED_LAYOUTS, file_period, list_feed_files, relative_path
 
 PLAN_YEARS_END = "2025-12-31"
 LAST_FIGURE_DAY = date(2024, 9, 30)  # figure 16: 2024-Q3
@@ -43,15 +43,16 @@ BUILD = (
 
 
 def _leave_out_days_after(raw_dir: Path, last_day: date) -> int:
-    """Delete the daily files dated after `last_day` and the monthly workbooks of later months
-    (the reference snapshots stay); how many files were left out."""
-    last_stamps = {8: last_day.strftime("%Y%m%d"), 6: last_day.strftime("%Y%m")}
+    """Delete the feeds' files of business days after `last_day` (monthly workbooks: of later
+    months; reference snapshots are undated and stay), dated as ingestion dates them; how many
+    files were left out."""
     left_out = 0
-    for path in sorted(raw_dir.rglob("*")):
-        stamp = re.search(r"_(\d{8}|\d{6})(?:_resend)?\.\w+$", path.name)
-        if path.is_file() and stamp and stamp[1] > last_stamps[len(stamp[1])]:
-            path.unlink()
-            left_out += 1
+    for table in FEED_LAYOUTS:
+        for path in list_feed_files(raw_dir, table):
+            period = file_period(table, relative_path(raw_dir, path))
+            if period is not None and period > last_day:
+                path.unlink()
+                left_out += 1
     return left_out
 
 
