@@ -11,7 +11,10 @@ run`), a test instance. Then, through Dagster's own APIs:
 - running it again loads nothing and rebuilds nothing;
 - a month reloaded (config `reload`) after its rows were lost downstream gives the tables of a
   full rebuild; incremental tables missing from the warehouse are created whole by it;
-- a build of some models only gets the window but leaves it to the next whole build;
+- a build of some models only gets the window but leaves it to the next whole build (dbt as a
+  process, dagster-dbt choosing the nodes; a whole build runs dbt in the run's process);
+- a model dbt fails to build fails the dbt step, naming dbt's error, keeps what dbt did build
+  recorded, and keeps publish from running;
 - a corrected distributor workbook of January, run as the sensor asks, moves the tiered rebate
   of February too; a re-delivered reference snapshot then rebuilds the whole project, with the
   same tables;
@@ -207,7 +210,7 @@ def test_a_delivered_day_is_rebuilt_alone_and_equals_a_full_rebuild(warehouse):
     print(f"one-day refresh: {time.perf_counter() - started:.1f} s")
     logs = logs_of(instance, result)
     assert "dbt window 2024-02-29..2024-02-29" in logs, logs
-    commands = [line for line in logs.splitlines() if line.startswith("Running dbt command")]
+    commands = [line for line in logs.splitlines() if line.startswith("dbt command:")]
     assert commands and all("--exclude-resource-type unit_test" in c for c in commands)
     assert all("--exclude test_type:generic" in c for c in commands)
     # a dbt table reports its row count; a view does not (counting it would run it)
@@ -284,9 +287,46 @@ def test_a_build_of_some_models_leaves_the_window_to_the_next_whole_build(wareho
     subset = logs_of(instance, succeeded(run_refresh(instance, selection=marts)))
     assert "dbt window 2024-02-01..2024-02-29" in subset
     assert "a subset of the models was built; the build is not recorded" in subset
+    # dagster-dbt's process route computes a subset's selection; a whole build runs in-process
+    assert "(as a process)" in subset and "(in the run's process)" not in subset
     whole = logs_of(instance, succeeded(run_refresh(instance, "2024-02-01", daily_selection())))
     assert "dbt window 2024-02-01..2024-02-29" in whole
+    assert "(in the run's process)" in whole
     assert_same(tables(warehouse["db"], "marts"), warehouse["reference"]["marts"])
+
+
+def test_a_failed_model_fails_the_dbt_step_by_name_and_keeps_what_dbt_built(
+    warehouse, tmp_path, monkeypatch
+):
+    # On a copy of the warehouse (and a fresh instance), a raw column the refunds' staging
+    # model reads is renamed: a full build in the run's process fails that model and skips
+    # what reads it; the step fails naming dbt's error, the models dbt did build are recorded,
+    # and publish does not run.
+    from orchestration.dbt.assets import dbt_models
+    from orchestration.publish.assets import PUBLISH_ASSET_KEY
+
+    state = tmp_path / "state"
+    shutil.copytree(warehouse["root"] / "state", state)
+    monkeypatch.setenv("WAREHOUSE_STATE_DIR", str(state))
+    with duckdb.connect(str(state / "warehouse.duckdb")) as conn:
+        conn.execute("ALTER TABLE raw.online_refunds RENAME COLUMN refund_amount TO amount")
+    full_refresh = {"ops": {dbt_models.op.name: {"config": {"full_refresh": True}}}}
+    with instance_for_test() as instance:
+        result = run_refresh(
+            instance, selection=[*dbt_models.keys, PUBLISH_ASSET_KEY], run_config=full_refresh
+        )
+        logs = logs_of(instance, result)
+    assert not result.success
+    assert "(in the run's process)" in logs
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == dbt_models.op.name
+    message = str(failure.event_specific_data.error.message)
+    assert "stg_online__refunds" in message and "refund_amount" in message, message
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert AssetKey(["staging", "stg_store__pos_lines"]) in materialized
+    assert AssetKey(["staging", "stg_online__refunds"]) not in materialized
+    assert AssetKey(["marts", "channel_performance"]) not in materialized  # reads the refunds
+    assert PUBLISH_ASSET_KEY not in materialized
 
 
 def test_corrected_workbook_moves_the_rebates_of_later_months_of_its_year(warehouse):

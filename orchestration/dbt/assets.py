@@ -24,6 +24,7 @@ import os
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from orchestration.dbt.engines import (
     land_for_build,
     mirror_spark_tables,
 )
+from orchestration.dbt.in_process import asset_events, invoke_dbt
 from orchestration.dbt.project import DBT_LAUNCHER, dbt_environment, dbt_project
 from orchestration.dbt.translator import WarehouseTranslator
 from orchestration.dbt.window import BuildPlan, plan_build, record_build
@@ -49,6 +51,8 @@ from orchestration.settings import load_settings
 # daily refresh would re-check unchanged code. Full builds (the first, a code change, a
 # reference snapshot, full_refresh) and the test suite run them all.
 WINDOW_BUILD_EXCLUDED = ["--exclude-resource-type", "unit_test", "--exclude", "test_type:generic"]
+# the translator of the definition, and of the events of an in-process build
+TRANSLATOR = WarehouseTranslator()
 # dbt materializations whose relation is a table (counting a view's rows would run the view)
 TABLE_MATERIALIZATIONS = {"table", "incremental", "seed"}
 # run_results.json nodes that are assets (an Output each); tests and hooks are not
@@ -186,12 +190,63 @@ def process_environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@dataclass
+class DbtBuild:
+    """What a dbt step's invocation produced: its Dagster events (in dbt's order), the run
+    results, the manifest its events refer to, and dbt's failure (None if it succeeded)."""
+
+    events: list[Any]
+    run_results: Mapping[str, Any]
+    manifest: Mapping[str, Any]
+    error: Exception | None
+
+
+def builds_whole_project(context: AssetExecutionContext) -> bool:
+    """Every model and every check of the definition selected (the schedule's runs, the CLI's,
+    a "Materialize all"), as opposed to a subset picked in the UI."""
+    return set(context.selected_asset_keys) == set(dbt_models.keys) and set(
+        context.selected_asset_check_keys
+    ) == set(dbt_models.check_keys)
+
+
+def build_in_process(
+    context: AssetExecutionContext, command: list[str], target_path: Path
+) -> DbtBuild:
+    """The build in the run's process (orchestration.dbt.in_process)."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    build = invoke_dbt(command, target_path)
+    run_results_path = target_path / "run_results.json"
+    return DbtBuild(
+        events=list(asset_events(build, context, manifest, TRANSLATOR, target_path)),
+        run_results=json.loads(run_results_path.read_text()) if run_results_path.exists() else {},
+        manifest=manifest,
+        error=build.failure(command),
+    )
+
+
+def build_in_subprocess(
+    context: AssetExecutionContext, dbt: DbtCliResource, command: list[str], target_path: Path
+) -> DbtBuild:
+    """The build as dagster-dbt runs it: a dbt process, the selection of a subset computed by
+    dagster-dbt, events read from dbt's JSON log lines."""
+    invocation = dbt.cli(command, context=context, target_path=target_path, raise_on_error=False)
+    events = list(invocation.stream())
+    run_results_path = target_path / "run_results.json"
+    return DbtBuild(
+        events=events,
+        run_results=json.loads(run_results_path.read_text()) if run_results_path.exists() else {},
+        manifest=invocation.manifest,
+        error=invocation.get_error(),
+    )
+
+
 def run_dbt_build(
     context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, plan: BuildPlan
 ) -> Iterator[Any]:
     """`dbt build` of the selected nodes for the plan, on the engine of the settings
     (orchestration.dbt.engines: on Spark, the raw rows are landed first and the tables
-    mirrored back after); events replayed with row counts."""
+    mirrored back after); events replayed with row counts, then dbt's failure raised, if any:
+    the models dbt did build are recorded as materialized either way."""
     settings = load_settings()
     landed = land_for_build(settings, plan.window)
     if landed:
@@ -203,27 +258,38 @@ def run_dbt_build(
         **engine_environment(settings),
         **window_environment(plan.window),
     }
+    command = dbt_command(plan, dbt_target(settings))
+    in_process = settings.engine == "duckdb" and builds_whole_project(context)
+    route = "in the run's process" if in_process else "as a process"
+    context.log.info(f"dbt command: dbt {' '.join(command)} ({route})")
     try:
         with process_environment(environment):
-            command = dbt_command(plan, dbt_target(settings))
-            invocation = dbt.cli(command, context=context, target_path=target_path)
-        events = list(invocation.stream())
+            if in_process:
+                build = build_in_process(context, command, target_path)
+            else:
+                build = build_in_subprocess(context, dbt, command, target_path)
         _save_partial_parse(target_path)
-        lost = unreported_nodes(invocation.get_artifact("run_results.json"), events)
         # on Spark, the manifest of this invocation: its target's materializations (views on
         # DuckDB are tables on Spark), not the one the definitions were built from
         built = json.loads((target_path / "manifest.json").read_text()) if landed else {}
     finally:
         shutil.rmtree(target_path, ignore_errors=True)
+    if build.error is not None and settings.engine == "spark":
+        # Spark's tables reach the warehouse only from a build that succeeded (mirrored whole)
+        raise build.error
     mirrored = mirror_spark_tables(settings, built)
     if mirrored:
         context.log.info(f"{settings.engine}: {len(mirrored)} tables mirrored into the warehouse")
-    yield from with_row_counts(events, duckdb, invocation.manifest)
+    yield from with_row_counts(build.events, duckdb, build.manifest)
+    if build.error is not None:
+        raise build.error
+    lost = unreported_nodes(build.run_results, build.events)
     if lost:
         raise Failure(
-            f"dbt built {len(lost)} nodes whose events did not reach Dagster: {', '.join(lost)}",
-            description="The dbt log lines of these nodes were lost (see dbt.log of the run); "
-            "their assets were not recorded as materialized, so the step fails.",
+            description=f"dbt built {len(lost)} nodes whose events did not reach Dagster: "
+            f"{', '.join(lost)}. Their assets were not recorded as materialized, so the step "
+            "fails (see the step's stdout for dbt's output).",
+            metadata={"unreported_nodes": lost},
         )
 
 
@@ -231,7 +297,7 @@ def run_dbt_build(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     name="dbt_models",
-    dagster_dbt_translator=WarehouseTranslator(),
+    dagster_dbt_translator=TRANSLATOR,
 )
 def dbt_models(
     context: AssetExecutionContext,

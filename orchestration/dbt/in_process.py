@@ -1,0 +1,163 @@
+"""dbt inside the run's process, through dbt's programmatic API (`dbtRunner`).
+
+dagster-dbt runs dbt as a process of its own, and before starting it opens a dbt adapter in the
+run's process: every dbt step imports dbt twice and parses the project's state twice, ~8 s of a
+daily refresh whatever the day's size (benchmarks/README.md, "The one-day refresh"). A build of
+the whole project on DuckDB runs here instead, with the Dagster events made by dagster-dbt's
+own converter (`DbtCoreCliEventMessage.to_default_asset_events`) from the result events dbt
+hands to a callback: the same Outputs and check results, with the same translator.
+
+What stays on dagster-dbt's process route (orchestration.dbt.assets): a build of some models
+only (dagster-dbt turns a UI selection into dbt's), and the Spark engine (its session mode
+starts a JVM inside the dbt process, which would then live as long as the run's process).
+
+The warehouse file: the dev profile sets `keep_open: false`, so that dbt-duckdb closes the
+file when dbt's last connection closes and the steps after dbt open it in this process with
+their own settings (DuckDB refuses a second configuration for an open file).
+
+A cancelled run: Dagster interrupts the step, dbt submits no further node, and the models
+already running finish before the run's process exits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, Failure
+
+from orchestration.dbt.project import dbt_project
+
+# dbt's events that report a node's result: what dagster-dbt turns into Outputs and check
+# results (its DbtCoreCliEventMessage.is_result_event); the ~2,500 others of a build are logs
+RESULT_EVENT_NAMES = frozenset(
+    {"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"}
+)
+# the dbt errors a failure names, at most (a build with a broken source fails every model)
+ERRORS_SHOWN = 10
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class InProcessBuild:
+    """What one dbt invocation reported: its result events as dbt's JSON log lines hold them,
+    its error messages, and the exception that ended it, if one did."""
+
+    result_events: list[dict[str, Any]] = field(default_factory=list)
+    error_messages: list[str] = field(default_factory=list)
+    success: bool = False
+    exception: BaseException | None = None
+
+    def collect(self, message: Any) -> None:
+        """dbt's callback, called on dbt's threads for every event (appending is atomic)."""
+        from dbt_common.events.functions import msg_to_dict
+
+        if message.info.name in RESULT_EVENT_NAMES:
+            self.result_events.append(msg_to_dict(message))
+        elif message.info.level == "error":
+            self.error_messages.append(ANSI_ESCAPE.sub("", message.info.msg).strip())
+
+    def failure(self, command: list[str]) -> Failure | None:
+        """The step's failure if dbt failed, naming dbt's errors (None if it succeeded); the
+        full output is the step's stdout."""
+        if self.success:
+            return None
+        errors = list(dict.fromkeys(m for m in self.error_messages if m))
+        if self.exception is not None:
+            errors.insert(0, f"{type(self.exception).__name__}: {self.exception}")
+        shown = errors[:ERRORS_SHOWN]
+        if len(errors) > ERRORS_SHOWN:
+            shown.append(f"... and {len(errors) - ERRORS_SHOWN} more (the step's stdout has all)")
+        # the first line is what the CLI's last line and the alerts show
+        return Failure(
+            description=f"dbt {' '.join(command)} failed: {'; '.join(shown) or 'no message'}",
+            metadata={"dbt_errors": errors},
+        )
+
+
+def invoke_dbt(command: list[str], target_path: Path) -> InProcessBuild:
+    """`dbt <command>` in this process, artifacts and dbt.log under `target_path`. dbt reads
+    its environment (the warehouse, the window) from os.environ when it starts."""
+    from dbt.cli.main import dbtRunner
+
+    build = InProcessBuild()
+    outcome = dbtRunner(callbacks=[build.collect]).invoke(
+        [
+            *command,
+            "--project-dir",
+            str(dbt_project.project_dir),
+            "--profiles-dir",
+            str(dbt_project.profiles_dir),
+            "--target-path",
+            str(target_path),
+            "--log-path",
+            str(target_path),
+            # the step's stdout is a log file (the UI's compute logs), not a terminal
+            "--no-use-colors",
+        ]
+    )
+    if outcome.exception is not None and not isinstance(outcome.exception, Exception):
+        # Dagster's interrupt of a cancelled run (or Ctrl-C): not dbt's failure, the run's end
+        raise outcome.exception
+    build.success = outcome.success
+    build.exception = outcome.exception
+    return build
+
+
+def missing_library_names() -> list[str]:
+    """What this module relies on beyond the libraries' documented top level, each problem
+    naming the installed version; [] when all are there. dagster-dbt's event converter
+    (`DbtCoreCliEventMessage`, the class its public DbtCliEventMessage has for dbt Core) is
+    not exported at the package's top level, and it must still count as results exactly the
+    events this module keeps (RESULT_EVENT_NAMES)."""
+    import dagster_dbt
+
+    problems = []
+    try:
+        from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+    except ImportError as error:
+        return [f"dagster-dbt {dagster_dbt.__version__}: {error}"]
+    if not issubclass(DbtCoreCliEventMessage, dagster_dbt.DbtCliEventMessage):
+        problems.append(
+            f"dagster-dbt {dagster_dbt.__version__}: DbtCoreCliEventMessage is no longer a "
+            "DbtCliEventMessage"
+        )
+    node = {"node_info": {"unique_id": "model.channel_warehouse.a_model"}}
+    counted = {
+        name
+        for name in [*RESULT_EVENT_NAMES, "NodeFinished", "LogStartLine", "RunResultError"]
+        if DbtCoreCliEventMessage(
+            raw_event={"info": {"name": name}, "data": node}, event_history_metadata={}
+        ).is_result_event
+    }
+    if counted != RESULT_EVENT_NAMES:
+        problems.append(
+            f"dagster-dbt {dagster_dbt.__version__}: DbtCoreCliEventMessage counts "
+            f"{sorted(counted)} as results, this module keeps {sorted(RESULT_EVENT_NAMES)}"
+        )
+    return problems
+
+
+def asset_events(
+    build: InProcessBuild,
+    context: AssetExecutionContext,
+    manifest: Mapping[str, Any],
+    translator: Any,
+    target_path: Path,
+) -> Iterator[Any]:
+    """The Dagster events of the build's results, made by dagster-dbt's converter as its
+    process route makes them from the same events read from dbt's JSON log lines."""
+    from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+    for raw_event in build.result_events:
+        message = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
+        yield from message.to_default_asset_events(
+            manifest=manifest,
+            dagster_dbt_translator=translator,
+            context=context,
+            target_path=target_path,
+            project=dbt_project,
+        )

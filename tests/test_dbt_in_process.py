@@ -1,0 +1,30 @@
+"""dbt in the run's process (orchestration/dbt/in_process.py): what it relies on in dagster-dbt
+and dbt, and how a failed invocation reads. The route itself runs in every whole build of the
+suite (tests/test_daily_refresh.py checks which route a run took, and a failed model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestration.dbt.in_process import RESULT_EVENT_NAMES, invoke_dbt, missing_library_names
+
+
+def test_dagster_dbts_converter_counts_as_results_the_events_kept() -> None:
+    assert missing_library_names() == []
+    assert "LogModelResult" in RESULT_EVENT_NAMES and "LogTestResult" in RESULT_EVENT_NAMES
+
+
+def test_a_dbt_invocation_that_fails_names_its_error(tmp_path: Path) -> None:
+    build = invoke_dbt(["build", "--select", "no_such_model+", "--no-such-option"], tmp_path)
+    assert not build.success
+    failure = build.failure(["build", "--no-such-option"])
+    assert failure is not None
+    assert failure.description.startswith("dbt build --no-such-option failed: ")
+    assert "no-such-option" in failure.description.split("failed:", 1)[1], failure.description
+
+
+def test_a_dbt_invocation_that_succeeds_is_no_failure(tmp_path: Path) -> None:
+    # `dbt ls` parses the project in this process and reads no warehouse
+    build = invoke_dbt(["ls", "--resource-type", "seed", "--target", "lint"], tmp_path)
+    assert build.success, build.error_messages
+    assert build.failure(["ls"]) is None
