@@ -4,7 +4,12 @@ suite (tests/test_daily_refresh.py checks which route a run took, and a failed m
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from pathlib import Path
+
+import pytest
 
 from orchestration.dbt.in_process import RESULT_EVENT_NAMES, invoke_dbt, missing_library_names
 
@@ -28,3 +33,22 @@ def test_a_dbt_invocation_that_succeeds_is_no_failure(tmp_path: Path) -> None:
     build = invoke_dbt(["ls", "--resource-type", "seed", "--target", "lint"], tmp_path)
     assert build.success, build.error_messages
     assert build.failure(["ls"]) is None
+
+
+def test_an_interrupt_stops_dbt_and_is_raised_as_one(tmp_path: Path) -> None:
+    # Ctrl-C, and Dagster's cancellation of a run (SIGINT to its own process): dbt must stop
+    # and the step must end as interrupted, not as a dbt failure; the handler that was there
+    # before comes back.
+    import dbt.cli.main  # noqa: F401  (imported before the clock starts)
+
+    assert threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGINT)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        # a whole parse of the project (a fresh target path): seconds, never half of one
+        with pytest.raises(KeyboardInterrupt, match="SIGINT: dbt stopped"):
+            invoke_dbt(["parse", "--target", "lint"], tmp_path)
+    finally:
+        timer.cancel()
+    assert signal.getsignal(signal.SIGINT) is before

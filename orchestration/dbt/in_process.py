@@ -15,14 +15,21 @@ The warehouse file: the dev profile sets `keep_open: false`, so that dbt-duckdb 
 file when dbt's last connection closes and the steps after dbt open it in this process with
 their own settings (DuckDB refuses a second configuration for an open file).
 
-A cancelled run: Dagster interrupts the step, dbt submits no further node, and the models
-already running finish before the run's process exits.
+A cancelled run (or Ctrl-C): Dagster interrupts a run's process with SIGINT, and raises its own
+interrupt in the step. dbt stops on KeyboardInterrupt only: it then cancels the queries its
+threads are running and writes its run results. So while dbt runs, the signals Dagster treats
+as interrupts raise KeyboardInterrupt, and once dbt has stopped the step raises one again:
+Dagster records the step as interrupted. (Raised as Dagster's own, the interrupt left dbt's
+threads running their queries, and the process aborted at exit.)
 """
 
 from __future__ import annotations
 
 import re
+import signal
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,29 +85,59 @@ class InProcessBuild:
         )
 
 
+@contextmanager
+def interrupts_stop_dbt() -> Iterator[list[int]]:
+    """Inside the block SIGINT, and SIGTERM where it shares SIGINT's handler (Dagster's run
+    workers), raise KeyboardInterrupt; yields the signals received. The previous handlers are
+    restored after it. Signal handlers belong to the main thread: elsewhere nothing changes."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def stop_dbt(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stopping = [signal.SIGINT]
+    if previous[signal.SIGTERM] is previous[signal.SIGINT]:
+        stopping.append(signal.SIGTERM)
+    for sig in stopping:
+        signal.signal(sig, stop_dbt)
+    try:
+        yield received
+    finally:
+        for sig in stopping:
+            signal.signal(sig, previous[sig])
+
+
 def invoke_dbt(command: list[str], target_path: Path) -> InProcessBuild:
     """`dbt <command>` in this process, artifacts and dbt.log under `target_path`. dbt reads
     its environment (the warehouse, the window) from os.environ when it starts."""
     from dbt.cli.main import dbtRunner
 
     build = InProcessBuild()
-    outcome = dbtRunner(callbacks=[build.collect]).invoke(
-        [
-            *command,
-            "--project-dir",
-            str(dbt_project.project_dir),
-            "--profiles-dir",
-            str(dbt_project.profiles_dir),
-            "--target-path",
-            str(target_path),
-            "--log-path",
-            str(target_path),
-            # the step's stdout is a log file (the UI's compute logs), not a terminal
-            "--no-use-colors",
-        ]
-    )
+    arguments = [
+        *command,
+        "--project-dir",
+        str(dbt_project.project_dir),
+        "--profiles-dir",
+        str(dbt_project.profiles_dir),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(target_path),
+        # the step's stdout is a log file (the UI's compute logs), not a terminal
+        "--no-use-colors",
+    ]
+    with interrupts_stop_dbt() as received:
+        outcome = dbtRunner(callbacks=[build.collect]).invoke(arguments)
+    if received:
+        # the run's end, not dbt's failure, whatever error dbt ended with while cancelling
+        # (dbt-duckdb's cancel can fail on a connection that is already closed)
+        raise KeyboardInterrupt(f"{signal.Signals(received[0]).name}: dbt stopped")
     if outcome.exception is not None and not isinstance(outcome.exception, Exception):
-        # Dagster's interrupt of a cancelled run (or Ctrl-C): not dbt's failure, the run's end
         raise outcome.exception
     build.success = outcome.success
     build.exception = outcome.exception
