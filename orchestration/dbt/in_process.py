@@ -135,7 +135,7 @@ def invoke_dbt(command: list[str], target_path: Path) -> InProcessBuild:
         outcome = dbtRunner(callbacks=[build.collect]).invoke(arguments)
     if received:
         # the run's end, not dbt's failure, whatever error dbt ended with while cancelling
-        # (dbt-duckdb's cancel can fail on a connection that is already closed)
+        # (dbt-duckdb's cancel can fail on a connection that is already closed), or none
         raise KeyboardInterrupt(f"{signal.Signals(received[0]).name}: dbt stopped")
     if outcome.exception is not None and not isinstance(outcome.exception, Exception):
         raise outcome.exception
