@@ -6,7 +6,9 @@
 Without `--day`: the full build, exactly as `warehouse run` does it (orchestration.build: runs
 of the code location's `warehouse_refresh` job over the months the raw files hold). With
 `--day`: what the 06:00 schedule launches for that day (the refresh job for the month that
-holds it, every asset but the monthly workbooks), in-process.
+holds it, every asset but the monthly workbooks), in-process. Either way the channel review
+follows in its own run, as the review sensor launches it after a publish: `total_s` is the
+refresh (until the marts are published), `review_s` that run.
 
 Afterwards each run's event log is read from the Dagster instance to split it into steps:
 ingestion (raw assets), the dbt build, publish, GX check steps per layer checked, and Dagster's
@@ -103,7 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.dbt.project import ensure_manifest
 
     ensure_manifest()
-    from orchestration.build import build_warehouse, execute, print_progress, run_for_day
+    from orchestration.automation.review import REVIEW_JOB
+    from orchestration.build import (
+        build_warehouse,
+        execute,
+        print_progress,
+        render_review,
+        run_for_day,
+    )
     from orchestration.definitions import defs
     from orchestration.instance import get_instance
     from orchestration.settings import load_settings
@@ -128,8 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         ok, _ = execute(defs, planned, instance, progress)
     else:
         daily_mode = None
-        ok = build_warehouse(load_settings().raw_dir, progress=progress, instance=instance)
+        ok = build_warehouse(
+            load_settings().raw_dir, progress=progress, instance=instance, review=False
+        )
     total_s = time.perf_counter() - run_started
+    review_started = time.perf_counter()
+    if ok:
+        ok = render_review(defs, instance, progress)
+    review_s = time.perf_counter() - review_started
 
     stages = []
     runs = [r for r in instance.get_runs() if r.run_id not in known_runs]
@@ -146,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         stages.append(
             {
                 "label": run.tags.get("warehouse/trigger", run.job_name),
-                "bucket": "refresh",
+                "bucket": "review" if run.job_name == REVIEW_JOB else "refresh",
                 "run_id": run.run_id,
                 "status": str(run.status.value),
                 "wall_s": round(wall, 3) if wall else None,
@@ -160,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "ok": ok,
         "startup_s": round(startup_s, 3),
         "total_s": round(total_s, 3),
+        "review_s": round(review_s, 3),
         "daily_mode": daily_mode,
         "stages": stages,
         "bookkeeping": bookkeeping_cost(instance, [stage["run_id"] for stage in stages]),

@@ -7,12 +7,14 @@ A full build is not a second graph: it is runs of the code location's `warehouse
    workbook arrives after its month: the month in progress has none yet, and is not built
    empty; its checks look distributors and SKUs up in the snapshots);
 2. the daily feeds over the months delivered, with everything downstream: dbt (a full build
-   the first time, orchestration.dbt.window), the GX checks, the serving database, the review.
+   the first time, orchestration.dbt.window), the GX checks, the serving database;
+3. the channel review, in a run of the `channel_review` job, as the review sensor launches it
+   after each publish (orchestration.automation.review).
 
-Each run is a single run over its range of months (what a single-run backfill from the UI
-does), so Dagster records every month of every feed as materialized, each check's result per
-month, and the dbt models, the serving database and the review once. A failed run stops the
-build: what follows would publish data its checks refused.
+Each refresh run is a single run over its range of months (what a single-run backfill from the
+UI does), so Dagster records every month of every feed as materialized, each check's result per
+month, and the dbt models and the serving database once. A failed run stops the build: what
+follows would publish data its checks refused.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
 
+from orchestration.automation.refresh import REFRESH_JOB, REFRESH_SELECTION
 from orchestration.ingest.assets import (
     DAILY_TABLES,
     MONTHLY_TABLES,
@@ -65,17 +68,21 @@ STEP_EVENTS = {
 class PlannedRun:
     label: str
     selection: tuple[AssetKey, ...]
-    first_month: str
-    last_month: str
+    first_month: str | None  # None: an unpartitioned run (the review)
+    last_month: str | None
     trigger: str = "build"
+    job: str = REFRESH_JOB
+    extra_tags: tuple[tuple[str, str], ...] = ()
 
     @property
     def tags(self) -> dict[str, str]:
-        if self.first_month == self.last_month:
+        if self.first_month is None or self.last_month is None:
+            partition = {}
+        elif self.first_month == self.last_month:
             partition = {PARTITION_TAG: self.first_month}
         else:
             partition = range_tags(self.first_month, self.last_month)
-        return {**partition, "warehouse/trigger": self.trigger}
+        return {**partition, "warehouse/trigger": self.trigger, **dict(self.extra_tags)}
 
 
 def plan_full_build(raw_dir: Path, graph) -> list[PlannedRun]:
@@ -96,7 +103,7 @@ def plan_full_build(raw_dir: Path, graph) -> list[PlannedRun]:
     daily_months = sorted({m for table in DAILY_TABLES for m in months_with_files(raw_dir, table)})
     if daily_months:
         loaded = [key for run in runs for key in run.selection]
-        rest = AssetSelection.all() - AssetSelection.assets(
+        rest = REFRESH_SELECTION - AssetSelection.assets(
             *loaded, *(raw_key(t) for t in MONTHLY_TABLES)
         )
         runs.append(
@@ -212,14 +219,13 @@ def execute(
     progress: Progress,
     run_config: dict | None = None,
 ) -> tuple[bool, str]:
-    """One planned run of the refresh job, in this process; (success, run id). The run is
-    tagged with this process, so that a later start can tell if it died with it
+    """One planned run (of the refresh job, or the review's), in this process; (success, run
+    id). The run is tagged with this process, so that a later start can tell if it died with it
     (orchestration.instance.fail_dead_runs)."""
-    from orchestration.automation.refresh import REFRESH_JOB
     from orchestration.instance import process_tags
 
     run_id = str(uuid.uuid4())
-    job = defs.resolve_job_def(REFRESH_JOB)
+    job = defs.resolve_job_def(planned.job)
     # dbt's console output (and GX's prints) are kept back and shown only if the run fails
     with (
         contextlib.redirect_stdout(io.StringIO()) as captured,
@@ -250,14 +256,69 @@ def _summarize_checks(lines: Sequence[str], limit: int = 12) -> list[str]:
     return shown
 
 
+def review_run(instance: DagsterInstance) -> PlannedRun | None:
+    """The run the review sensor would launch now; None when the review shows the latest
+    publish already (or nothing is published)."""
+    from orchestration.automation.review import (
+        REVIEW_JOB,
+        REVIEW_TRIGGER,
+        review_tags,
+        unreviewed_publish,
+    )
+    from orchestration.report.assets import REPORT_ASSET_KEY
+
+    publish = unreviewed_publish(instance)
+    if publish is None:
+        return None
+    return PlannedRun(
+        "the channel review",
+        (REPORT_ASSET_KEY,),
+        None,
+        None,
+        trigger=REVIEW_TRIGGER,
+        job=REVIEW_JOB,
+        extra_tags=tuple(review_tags(publish).items()),
+    )
+
+
+def run_and_report(
+    defs,
+    planned: PlannedRun,
+    instance: DagsterInstance,
+    progress: Progress,
+    heading: str,
+    run_config: dict | None = None,
+) -> bool:
+    """Execute one planned run, with a heading line before it and its outcome after."""
+    months = f", {planned.first_month[:7]}..{planned.last_month[:7]}" if planned.first_month else ""
+    progress(f"{heading} {planned.label}{months}: {len(planned.selection)} assets ...")
+    started = time.perf_counter()
+    ok, run_id = execute(defs, planned, instance, progress, run_config)
+    elapsed = time.perf_counter() - started
+    progress(f"      {'done' if ok else 'FAILED'} in {elapsed:.1f} s (run {run_id})")
+    return ok
+
+
+def render_review(defs, instance: DagsterInstance, progress: Progress = print_progress) -> bool:
+    """The review's run after a publish, as the review sensor would launch it; True when it
+    succeeded or the review was up to date."""
+    planned = review_run(instance)
+    if planned is None:
+        progress("The channel review shows the latest publish already")
+        return True
+    return run_and_report(defs, planned, instance, progress, "[review]")
+
+
 def build_warehouse(
     raw_dir: Path,
     progress: Progress = print_progress,
     instance: DagsterInstance | None = None,
     full_refresh: bool = False,
+    review: bool = True,
 ) -> bool:
-    """Every planned run of a full build, in order; False at the first that fails.
-    `full_refresh`: dbt rebuilds every model from scratch (launchpad config of the dbt step)."""
+    """Every planned run of a full build, in order, then the review (`review`); False at the
+    first that fails. `full_refresh`: dbt rebuilds every model from scratch (launchpad config
+    of the dbt step)."""
     from orchestration.definitions import defs
     from orchestration.instance import get_instance
 
@@ -267,16 +328,8 @@ def build_warehouse(
         progress(f"No feed file under {raw_dir}: nothing to build")
         return False
     for number, planned in enumerate(planned_runs, start=1):
-        progress(
-            f"[{number}/{len(planned_runs)}] {planned.label}, "
-            f"{planned.first_month[:7]}..{planned.last_month[:7]}: "
-            f"{len(planned.selection)} assets ..."
-        )
-        started = time.perf_counter()
         config = full_refresh_config(planned) if full_refresh else None
-        ok, run_id = execute(defs, planned, instance, progress, config)
-        elapsed = time.perf_counter() - started
-        progress(f"      {'done' if ok else 'FAILED'} in {elapsed:.1f} s (run {run_id})")
-        if not ok:
+        heading = f"[{number}/{len(planned_runs)}]"
+        if not run_and_report(defs, planned, instance, progress, heading, config):
             return False
-    return True
+    return render_review(defs, instance, progress) if review else True

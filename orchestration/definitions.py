@@ -1,4 +1,4 @@
-"""The code location: assembles assets, checks, the job, the schedule, sensors and resources.
+"""The code location: assembles assets, checks, the jobs, the schedule, sensors and resources.
 
 Nothing is defined here. This one Definitions object is what the UI, the daemon, the
 `warehouse` CLI, the benchmark and the tests run (orchestration.build runs the full build as
@@ -11,6 +11,7 @@ from dagster import AssetKey, Definitions, in_process_executor
 from orchestration.automation.alert_sensors import alert_sensors
 from orchestration.automation.alerts import AlertNotifier
 from orchestration.automation.refresh import daily_refresh_schedule, raw_file_sensor, refresh_job
+from orchestration.automation.review import review_job, review_sensor
 from orchestration.dbt.assets import dbt_models, dbt_resource
 from orchestration.ingest.assets import DATED_TABLES, ingest_assets, raw_key
 from orchestration.partitions import feed_months
@@ -43,9 +44,9 @@ defs = Definitions(
     asset_checks=build_gx_asset_checks(
         suites, partitions_defs={raw_key(table): feed_months for table in DATED_TABLES}
     ),
-    jobs=[refresh_job],
+    jobs=[refresh_job, review_job],
     schedules=[daily_refresh_schedule],
-    sensors=[*alert_sensors, raw_file_sensor],
+    sensors=[*alert_sensors, raw_file_sensor, review_sensor],
     resources={**build_resources(), "dbt": dbt_resource(), "alerts": AlertNotifier()},
     executor=in_process_executor,
 )

@@ -317,10 +317,12 @@ def test_dagster_records_every_month_the_feeds_hold(built: BuiltWarehouse, monke
     """The build went through the code location's refresh job: Dagster's records say which
     months are materialized. The monthly workbooks: exactly the months delivered. The daily
     feeds: every month the daily files hold (a marketplace that opened later has its earlier
-    months materialized empty: there was nothing to deliver); the unpartitioned assets once."""
+    months materialized empty: there was nothing to deliver); the unpartitioned assets once.
+    The channel review in a run of its own job, after the refresh runs, of their publish."""
     from dagster import AssetKey, DagsterInstance
 
     from orchestration.automation.refresh import REFRESH_JOB
+    from orchestration.automation.review import REVIEW_JOB
     from orchestration.ingest.assets import (
         DAILY_TABLES,
         MONTHLY_TABLES,
@@ -332,8 +334,21 @@ def test_dagster_records_every_month_the_feeds_hold(built: BuiltWarehouse, monke
     assert daily_months == ["2023-12-01", "2024-01-01", "2024-02-01"]
     monkeypatch.setenv("DAGSTER_HOME", built.env["DAGSTER_HOME"])
     with DagsterInstance.get() as instance:
-        runs = instance.get_runs()
-        assert runs and {run.job_name for run in runs} == {REFRESH_JOB}
+        runs = instance.get_runs()  # newest first
+        assert runs and {run.job_name for run in runs} == {REFRESH_JOB, REVIEW_JOB}
+        # a build ends with its review, of the publish of one of its refresh runs (a test below
+        # runs `warehouse run` again: each build has its review)
+        review = runs[0]
+        assert review.job_name == REVIEW_JOB
+        published = instance.get_latest_materialization_event(AssetKey(["publish", "serving_db"]))
+        assert review.tags["warehouse/publish_run"] == published.run_id
+        refresh_runs = {run.run_id for run in runs if run.job_name == REFRESH_JOB}
+        reviews = [run for run in runs if run.job_name == REVIEW_JOB]
+        assert all(run.tags["warehouse/publish_run"] in refresh_runs for run in reviews)
+        reviewed = instance.get_latest_materialization_event(
+            AssetKey(["publish", "channel_review"])
+        )
+        assert reviewed is not None and reviewed.run_id == review.run_id
         for table in MONTHLY_TABLES:
             months = months_with_files(built.raw_dir, table)
             assert sorted(instance.get_materialized_partitions(raw_key(table))) == months

@@ -291,9 +291,12 @@ def test_the_cli_gives_a_new_home_the_postgres_template_and_writes_no_sqlite(bui
     print(f"warehouse run on PostgreSQL: {build.seconds:.1f} s")
 
 
+BUILD_JOBS = ("warehouse_refresh", "channel_review")  # the refresh runs, then the review's
+
+
 def build_runs(instance: DagsterInstance) -> list:
     """The runs of the build (the recovery test below adds a run of its own)."""
-    return instance.get_runs(RunsFilter(job_name="warehouse_refresh"))
+    return [run for job in BUILD_JOBS for run in instance.get_runs(RunsFilter(job_name=job))]
 
 
 def test_runs_are_stored_in_postgresql(postgres, build, instance):
@@ -302,7 +305,9 @@ def test_runs_are_stored_in_postgresql(postgres, build, instance):
     assert {run.status for run in runs} == {DagsterRunStatus.SUCCESS}
     assert all(run.tags[RUN_HOST_TAG] == socket.gethostname() for run in runs)
     stored = query(
-        postgres, "SELECT run_id, status FROM runs WHERE pipeline_name = 'warehouse_refresh'"
+        postgres,
+        "SELECT run_id, status FROM runs WHERE pipeline_name IN "
+        f"({', '.join(repr(job) for job in BUILD_JOBS)})",
     )
     assert sorted(stored) == sorted((run.run_id, "SUCCESS") for run in runs)
     # the CLI printed each run's id as it finished

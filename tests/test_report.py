@@ -1,4 +1,5 @@
-"""The channel review, rendered by `warehouse run` (asset publish/channel_review) and by
+"""The channel review, rendered after each publish in a run of its own (asset
+publish/channel_review, launched by the review sensor and by `warehouse run`) and by
 `warehouse report`, checked from the outside on the session's small warehouse (four months
 across the 2023/2024 year end).
 
@@ -7,7 +8,8 @@ across the 2023/2024 year end).
 - the page requests no URL: no external reference in the HTML, and headless Chromium (driven
   over the DevTools pipe, networking off) records no request but the file and data: URLs;
 - every character on the page is in the embedded font (no missing glyph), and it prints to PDF;
-- a failed publish leaves the last good report in place (real Dagster run).
+- a failed publish leaves the last good report in place and requests no review; a good one
+  requests one review run (real Dagster runs, the real sensor).
 """
 
 from __future__ import annotations
@@ -392,18 +394,28 @@ def test_chromium_offline_shows_every_section_and_fetches_nothing(
     assert len(re.findall(rb"/Type\s*/Page\b", pdf_bytes)) >= len(SECTION_IDS)
 
 
+def review_requests(instance) -> list:
+    """What the code location's review sensor requests now, on `instance`."""
+    from dagster import build_sensor_context
+
+    from orchestration.automation.review import review_sensor
+
+    return review_sensor.evaluate_tick(build_sensor_context(instance=instance)).run_requests
+
+
 def test_a_failed_publish_leaves_the_last_good_report(
     small_warehouse: BuiltWarehouse, tmp_path: Path
 ) -> None:
-    """Real Dagster run of publish + report: an audit failure stops the publish, Dagster
-    skips the report, the file stays byte for byte; a good publish renders it again. On a
-    copy: this publish serves the marts only, the shared warehouse keeps its full serving."""
+    """Real Dagster runs of publish, the review sensor and the review: an audit failure stops
+    the publish, the sensor requests no review, the file stays byte for byte; a good publish
+    gets one review run, which renders it again; then the review is up to date. On a copy: this
+    publish serves the marts only, the shared warehouse keeps its full serving."""
     built = copy_of(small_warehouse, tmp_path)
     from dagster import AssetKey, DagsterInstance, materialize
 
     from orchestration.publish.assets import build_publish_asset
     from orchestration.publish.serving import AuditQuery
-    from orchestration.report.assets import build_report_asset
+    from orchestration.report.assets import REPORT_ASSET_KEY, build_report_asset
     from orchestration.resources import ServingResource, WarehouseDuckDBResource
 
     resources = {
@@ -422,15 +434,22 @@ def test_a_failed_publish_leaves_the_last_good_report(
     report = build_report_asset()
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
-            [failing, report], resources=resources, instance=instance, raise_on_error=False
+            [failing], resources=resources, instance=instance, raise_on_error=False
         )
         assert not result.success
-        assert not result.asset_materializations_for_node("publish__channel_review")
+        assert review_requests(instance) == []
         assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
         good = build_publish_asset([AssetKey(["channel_performance"])], manifest_path=None)
-        result = materialize([good, report], resources=resources, instance=instance)
+        published = materialize([good], resources=resources, instance=instance)
+        (request,) = review_requests(instance)
+        assert request.tags["warehouse/publish_run"] == published.run_id
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # not rendered yet
+        result = materialize(
+            [good, report], resources=resources, instance=instance, selection=[REPORT_ASSET_KEY]
+        )
         (materialization,) = result.asset_materializations_for_node("publish__channel_review")
+        assert review_requests(instance) == []  # the review shows the latest publish
     metadata = materialization.metadata
     assert metadata["report_path"].value == str(path.resolve())
     assert metadata["preview"].value.count("](data:image/png;base64,") == 3

@@ -1,9 +1,10 @@
 """The refresh: one job, the 06:00 schedule and the file-arrival sensor.
 
-- `warehouse_refresh` (job): every asset of the code location, partitioned by the raw feeds'
-  business month. `warehouse run` (a full build), the schedule, the sensor and a backfill from
-  the UI are runs of this job: the months' files are loaded, dbt rebuilds what those loads
-  changed (orchestration.dbt.window), the marts are audited and published, the review rendered.
+- `warehouse_refresh` (job): every asset of the code location but the channel review (which
+  follows each publish in a run of its own, orchestration.automation.review), partitioned by
+  the raw feeds' business month. `warehouse run` (a full build), the schedule, the sensor and a
+  backfill from the UI are runs of this job: the months' files are loaded, dbt rebuilds what
+  those loads changed (orchestration.dbt.window), the marts are audited and published.
 - `daily_refresh_schedule`: 06:00 Asia/Shanghai, the month that holds yesterday, every asset
   but the monthly distributor workbooks (they arrive after their month, through the sensor).
   Ingestion skips the month's files it already has, so the run loads yesterday's files.
@@ -52,6 +53,7 @@ from orchestration.partitions import (
     range_tags,
     run_partition_keys,
 )
+from orchestration.report.assets import REPORT_ASSET_KEY
 from orchestration.settings import load_settings
 
 SCHEDULE_HOUR = 6
@@ -61,21 +63,24 @@ POS_ENCODING = "gb18030"
 REFRESH_JOB = "warehouse_refresh"
 
 MONTHLY_KEYS = [raw_key(table) for table in MONTHLY_TABLES]
+# The review is rendered by its own job after each publish (orchestration.automation.review)
+REFRESH_SELECTION = AssetSelection.all() - AssetSelection.assets(REPORT_ASSET_KEY)
 
 refresh_job = define_asset_job(
     REFRESH_JOB,
-    selection=AssetSelection.all(),
+    selection=REFRESH_SELECTION,
     partitions_def=feed_months,
     description=(
         "The raw feeds of a business month (or a range of months, in one run) and reference "
-        "snapshots -> dbt (what the loads changed) -> serving database -> channel review."
+        "snapshots -> dbt (what the loads changed) -> checks -> serving database."
     ),
 )
 
 
 def daily_selection(graph) -> list[AssetKey]:
-    """What the daily refresh materializes: everything but the monthly workbooks."""
-    return sorted((AssetSelection.all() - AssetSelection.assets(*MONTHLY_KEYS)).resolve(graph))
+    """What the daily refresh materializes: the refresh job's assets but the monthly
+    workbooks."""
+    return sorted((REFRESH_SELECTION - AssetSelection.assets(*MONTHLY_KEYS)).resolve(graph))
 
 
 @schedule(
@@ -85,7 +90,7 @@ def daily_selection(graph) -> list[AssetKey]:
     job=refresh_job,
     default_status=DefaultScheduleStatus.RUNNING,
     description="06:00 Asia/Shanghai: load yesterday's files (the month that holds it) and "
-    "rebuild, publish and render what they changed.",
+    "rebuild, check and publish what they changed (the review follows in its own run).",
 )
 def daily_refresh_schedule(context: ScheduleEvaluationContext):
     day = business_yesterday(context.scheduled_execution_time)
@@ -192,7 +197,9 @@ def contiguous_months(keys: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def _downstream(keys: Iterable[AssetKey], graph) -> list[AssetKey]:
-    return sorted(AssetSelection.assets(*keys).downstream(include_self=True).resolve(graph))
+    """`keys` and what the refresh job holds downstream of them."""
+    downstream = AssetSelection.assets(*keys).downstream(include_self=True)
+    return sorted((downstream & REFRESH_SELECTION).resolve(graph))
 
 
 def _request(
