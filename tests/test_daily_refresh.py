@@ -218,6 +218,16 @@ def test_a_delivered_day_is_rebuilt_alone_and_equals_a_full_rebuild(warehouse):
         e.asset_key: e.materialization.metadata.get("dagster/row_count")
         for e in result.get_asset_materialization_events()
     }
+    # the models of reference data stay as the full build made them; the dimensions the
+    # publish step reads are rebuilt, and the publish ran
+    from orchestration.dbt.assets import REFERENCE_ONLY_SELECTORS
+    from orchestration.publish.assets import PUBLISH_ASSET_KEY
+
+    assert all(" ".join(REFERENCE_ONLY_SELECTORS) in c for c in commands)
+    for left_alone in (["seeds", "ref_cities"], ["staging", "stg_reference__stores"]):
+        assert AssetKey(left_alone) not in row_counts
+    assert AssetKey(["intermediate", "int_stores_located"]) not in row_counts
+    assert {AssetKey(["marts", "dim_store"]), PUBLISH_ASSET_KEY} <= set(row_counts)
     assert row_counts[AssetKey(["marts", "channel_performance"])].value > 0
     assert row_counts[AssetKey(["intermediate", "int_sales_lines_unioned"])] is None
     windowed = {schema: tables(warehouse["db"], schema) for schema in ("intermediate", "marts")}
