@@ -130,22 +130,16 @@ def load_metadata(result: LoadResult) -> dict:
     }
 
 
-def _batch_of_files(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    """Per file of the feed, the batch of its latest load."""
-    rows = conn.execute(
-        f"""SELECT _source_file, arg_max(_load_batch, _loaded_at)
+def _latest_loads(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, int]]:
+    """Per file of the feed, from the load log: the batch of its latest load and the raw rows
+    that load left (a load replaces the file's rows). The raw table is not read: counting it
+    per file scanned the whole history every run (0.3 s warm at 30M lines, more from disk)."""
+    return conn.execute(
+        f"""SELECT _source_file, arg_max(_load_batch, _loaded_at),
+                   arg_max(rows_in_raw, _loaded_at)
         FROM {RAW_SCHEMA}.{LOAD_LOG_TABLE} WHERE feed = ? GROUP BY ALL""",
         [table],
     ).fetchall()
-    return dict(rows)
-
-
-def _rows_of_files(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
-    """Rows in raw per source file (one scan of the file column: ~0.3 s at 30M rows)."""
-    rows = conn.execute(
-        f"SELECT _source_file, count(*) FROM {RAW_SCHEMA}.{table} GROUP BY ALL"
-    ).fetchall()
-    return dict(rows)
 
 
 def month_metadata(
@@ -157,14 +151,13 @@ def month_metadata(
     summary = {
         month: {"files_in_raw": 0, "rows_in_raw": 0, "files_loaded_now": 0} for month in wanted
     }
-    rows = _rows_of_files(conn, table)
-    for file, batch in _batch_of_files(conn, table).items():
+    for file, batch, rows_in_raw in _latest_loads(conn, table):
         month = file_month(table, file)
         if month not in wanted:
             continue
         entry = summary[month]
         entry["files_in_raw"] += 1
-        entry["rows_in_raw"] += rows.get(file, 0)
+        entry["rows_in_raw"] += rows_in_raw or 0
         entry["files_loaded_now"] += batch == batch_id
     return {
         month: {**values, "dagster/row_count": values["rows_in_raw"]}

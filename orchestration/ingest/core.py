@@ -187,6 +187,9 @@ LOAD_LOG_COLUMNS = (
     ("file_date", "DATE"),
     # records by a count that does not use the parser; NULL when the file was not read
     ("records_in_file", "BIGINT"),
+    # rows of the raw table the file holds after this load (an online order is several lines):
+    # the partitions' row counts, read here instead of counting the whole raw table each run
+    ("rows_in_raw", "BIGINT"),
 )
 
 
@@ -223,12 +226,33 @@ def _add_missing_columns(conn: duckdb.DuckDBPyConnection) -> None:
     for name, sql_type in LOAD_LOG_COLUMNS:
         if f"{LOAD_LOG_TABLE}.{name}" not in existing:
             conn.execute(f"ALTER TABLE {RAW_SCHEMA}.{LOAD_LOG_TABLE} ADD COLUMN {name} {sql_type}")
+    if f"{LOAD_LOG_TABLE}.rows_in_raw" not in existing:
+        _fill_rows_in_raw(conn, existing)
     for table in RAW_TABLES.values():
         column = BUSINESS_DATE_COLUMN.name
         if table.business_date_sql and f"{table.name}.{column}" not in existing:
             target = f"{RAW_SCHEMA}.{quote(table.name)}"
             conn.execute(f"ALTER TABLE {target} ADD COLUMN {column} DATE")
             conn.execute(f"UPDATE {target} SET {column} = {table.business_date_sql}")
+
+
+def _fill_rows_in_raw(conn: duckdb.DuckDBPyConnection, existing: set[str]) -> None:
+    """The load log's rows_in_raw of a warehouse loaded before the column: counted once from
+    the raw tables (every log row of a file gets its count now; only the latest is read)."""
+    log = f"{RAW_SCHEMA}.{LOAD_LOG_TABLE}"
+    for table in RAW_TABLES.values():
+        if f"{table.name}._source_file" not in existing:
+            continue
+        conn.execute(
+            f"""UPDATE {log} SET rows_in_raw = coalesce(counted.n, 0)
+            FROM (SELECT l._source_file, r.n FROM (SELECT DISTINCT _source_file FROM {log}
+                                                   WHERE feed = $feed) AS l
+                  LEFT JOIN (SELECT _source_file, count(*) AS n
+                             FROM {RAW_SCHEMA}.{quote(table.name)} GROUP BY ALL) AS r
+                  USING (_source_file)) AS counted
+            WHERE {log}.feed = $feed AND {log}._source_file = counted._source_file""",
+            {"feed": table.name},
+        )
 
 
 # --- typing -------------------------------------------------------------------------------
@@ -590,7 +614,8 @@ def _log_and_reconcile(
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {COUNTS} AS
         WITH loaded AS (
-                SELECT _source_file, count(DISTINCT _source_row) AS n FROM {target}
+                SELECT _source_file, count(DISTINCT _source_row) AS n, count(*) AS raw_rows
+                FROM {target}
                 WHERE _source_file IN (SELECT relative FROM {FILES}) GROUP BY ALL),
             quarantined AS (
                 SELECT _source_file, count(*) AS n FROM {RAW_SCHEMA}.{QUARANTINE_TABLE}
@@ -598,7 +623,8 @@ def _log_and_reconcile(
                 GROUP BY ALL)
         SELECT f.relative, f.sha256, f.file_date, f.records_in_file,
                coalesce(read.n, 0) AS rows_read, coalesce(loaded.n, 0) AS rows_loaded,
-               coalesce(quarantined.n, 0) AS rows_quarantined
+               coalesce(quarantined.n, 0) AS rows_quarantined,
+               coalesce(loaded.raw_rows, 0) AS rows_in_raw
         FROM {FILES} AS f
         LEFT JOIN {READ} AS read ON read._source_file = f.relative
         LEFT JOIN loaded ON loaded._source_file = f.relative
@@ -614,9 +640,9 @@ def _log_and_reconcile(
     conn.execute(
         f"""INSERT INTO {RAW_SCHEMA}.{LOAD_LOG_TABLE}
             (feed, _source_file, file_sha256, rows_read, rows_loaded, rows_quarantined,
-             _loaded_at, _load_batch, file_date, records_in_file)
+             _loaded_at, _load_batch, file_date, records_in_file, rows_in_raw)
         SELECT $feed, relative, sha256, rows_read, rows_loaded, rows_quarantined, $loaded_at,
-               $batch, file_date, records_in_file
+               $batch, file_date, records_in_file, rows_in_raw
         FROM {COUNTS} ORDER BY relative""",
         {"feed": table.name, "loaded_at": loaded_at, "batch": batch_id},
     )
