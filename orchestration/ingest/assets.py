@@ -133,7 +133,8 @@ def load_metadata(result: LoadResult) -> dict:
 def _latest_loads(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str, int]]:
     """Per file of the feed, from the load log: the batch of its latest load and the raw rows
     that load left (a load replaces the file's rows). The raw table is not read: counting it
-    per file scanned the whole history every run (0.3 s warm at 30M lines, more from disk)."""
+    per file scanned the whole history every run (0.06 s over the six dated feeds at 30M lines
+    with a warm cache, 2026-12-06; it grows with the history and costs more from disk)."""
     return conn.execute(
         f"""SELECT _source_file, arg_max(_load_batch, _loaded_at),
                    arg_max(rows_in_raw, _loaded_at)

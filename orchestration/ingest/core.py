@@ -244,13 +244,10 @@ def _fill_rows_in_raw(conn: duckdb.DuckDBPyConnection, existing: set[str]) -> No
         if f"{table.name}._source_file" not in existing:
             continue
         conn.execute(
-            f"""UPDATE {log} SET rows_in_raw = coalesce(counted.n, 0)
-            FROM (SELECT l._source_file, r.n FROM (SELECT DISTINCT _source_file FROM {log}
-                                                   WHERE feed = $feed) AS l
-                  LEFT JOIN (SELECT _source_file, count(*) AS n
-                             FROM {RAW_SCHEMA}.{quote(table.name)} GROUP BY ALL) AS r
-                  USING (_source_file)) AS counted
-            WHERE {log}.feed = $feed AND {log}._source_file = counted._source_file""",
+            f"""UPDATE {log} AS l SET rows_in_raw = (
+                SELECT count(*) FROM {RAW_SCHEMA}.{quote(table.name)} AS r
+                WHERE r._source_file = l._source_file)
+            WHERE l.feed = $feed""",
             {"feed": table.name},
         )
 
