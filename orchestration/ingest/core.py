@@ -849,6 +849,17 @@ def record_unrecognized_files(
     return found
 
 
+def _return_arrow_memory() -> None:
+    """Give the memory of the stager's Arrow tables back to the system.
+
+    Arrow's allocator (mimalloc) keeps freed pages for reuse. After the POS feed's 2025 files
+    (decoded from GB18030 into Arrow) it still held ~440 MiB once the tables were gone, and the
+    dbt step that follows in the same process then ran with DuckDB's 2 GB on top: the 30M full
+    refresh peaked at 3.2 GB (measured 2026-12-06).
+    """
+    pa.default_memory_pool().release_unused()
+
+
 def run_load(
     conn: duckdb.DuckDBPyConnection,
     raw_dir: Path,
@@ -880,7 +891,10 @@ def run_load(
     if table.snapshot and len(sources) > 1:
         raise ValueError(f"{table.name} is a snapshot feed: load one file, got {len(sources)}")
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    for chunk in chunked(in_name_order(sources)):
-        _write_chunk(conn, table, chunk, stager, file_checks, result, loaded_at)
+    try:
+        for chunk in chunked(in_name_order(sources)):
+            _write_chunk(conn, table, chunk, stager, file_checks, result, loaded_at)
+    finally:
+        _return_arrow_memory()
     result.unrecognized_files = record_unrecognized_files(conn, raw_dir, table, result.batch_id)
     return result
