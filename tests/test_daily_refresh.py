@@ -264,7 +264,7 @@ def test_a_reloaded_month_after_lost_rows_equals_a_full_rebuild(warehouse):
             )
         conn.execute("DELETE FROM marts.channel_performance WHERE month = '2024-01-01'")
         conn.execute("DROP TABLE intermediate.int_channel_months_aggregated")
-        conn.execute("DROP TABLE staging.stg_online__order_lines")
+        conn.execute("DROP TABLE staging.stg_online__superseded_order_lines")
     daily_feeds = ("online_order_lines", "online_refunds", "store_pos_lines")
     overseas = ("shopee_orders", "lazada_orders")
     result = succeeded(

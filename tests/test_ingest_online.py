@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -161,6 +162,37 @@ def test_reloading_a_file_replaces_its_rows(conn, raw_dir):
     assert quarantined(conn, "online_order_lines") == []
     assert first.batch_id != corrected.batch_id
     assert conn.execute("SELECT count(*) FROM raw.load_log").fetchone()[0] == 3
+
+
+def _logged_stat(conn) -> tuple[int, int]:
+    return conn.execute(
+        "SELECT file_size, file_mtime_ns FROM raw.load_log ORDER BY _loaded_at DESC LIMIT 1"
+    ).fetchone()
+
+
+def test_a_file_with_its_logged_size_and_mtime_is_not_hashed_again(conn, raw_dir):
+    path = write_online_orders(raw_dir, [order("TM1")])
+    load_online_orders(conn, raw_dir)
+    stat = path.stat()
+    assert _logged_stat(conn) == (stat.st_size, stat.st_mtime_ns)
+
+    # the same size and mtime: the logged sha256 stands, so even other bytes are not read
+    # (what make and rsync assume too); force=True hashes and loads it
+    path.write_bytes(path.read_bytes().replace(b"TM1", b"TM7"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert load_online_orders(conn, raw_dir).files_skipped == [FILE]
+    assert load_online_orders(conn, raw_dir, force=True).files == 1
+    assert conn.execute("SELECT order_id FROM raw.online_order_lines").fetchall() == [("TM7",)]
+
+    # touched, content unchanged: hashed once, skipped, and its new mtime logged
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert load_online_orders(conn, raw_dir).files_skipped == [FILE]
+    assert _logged_stat(conn) == (stat.st_size, stat.st_mtime_ns + 10**9)
+
+    # a new delivery under the same name (new mtime) is hashed and loaded
+    write_online_orders(raw_dir, [order("TM8")])
+    assert load_online_orders(conn, raw_dir).files == 1
+    assert conn.execute("SELECT order_id FROM raw.online_order_lines").fetchall() == [("TM8",)]
 
 
 def test_the_same_content_under_another_name_lands_twice(conn, raw_dir):

@@ -164,13 +164,19 @@ def test_raw_null_key_fails_the_raw_check_and_blocks_staging(warehouse):
 
 
 def test_staging_unknown_sku_is_a_warning_that_does_not_block(warehouse):
+    # staging's POS lines are a view over the raw table: the SKU is spoilt where it lands,
+    # and the raw suite's referential check warns of it too
     _execute(
         warehouse,
-        "UPDATE staging.stg_store__pos_lines SET sku = 'ZZ42' "
-        "WHERE pos_line_id = (SELECT min(pos_line_id) FROM staging.stg_store__pos_lines)",
+        "UPDATE raw.store_pos_lines SET 商品编码 = 'ZZ42' "
+        "WHERE 门店编号 || '-' || 小票号 || '-' || 行号 "
+        "= (SELECT min(pos_line_id) FROM staging.stg_store__pos_lines)",
     )
     evaluations, materialized = run_checks(warehouse)
-    assert failed(evaluations) == {"gx_staging_stg_store__pos_lines": AssetCheckSeverity.WARN}
+    assert failed(evaluations) == {
+        "gx_raw_store_pos_lines": AssetCheckSeverity.WARN,
+        "gx_staging_stg_store__pos_lines": AssetCheckSeverity.WARN,
+    }
     (failure,) = (
         evaluations["gx_staging_stg_store__pos_lines"].metadata["failed_expectations"].value
     )

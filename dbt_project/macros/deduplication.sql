@@ -51,3 +51,39 @@
 {% macro default__inlined() -%}{%- endmacro %}
 
 {% macro duckdb__inlined() -%}not materialized{%- endmacro %}
+
+{#
+    The deliveries of `relation` (a feed's typed raw rows) that a later delivery of the same
+    `key` supersedes, as the rows that `latest_delivery_rank(key) > 1` picks: their
+    `date_column` (the business date, the model's window column) and `row_identity` (the
+    columns that identify a raw row), and superseded_line_id, those joined by ':'. For the
+    feeds whose staging is a view over the raw table (macro without_superseded): this small
+    incremental table holds what the view leaves out.
+#}
+{% macro superseded_deliveries(relation, key, date_column, row_identity) -%}
+    select
+        {% for column in row_identity -%}
+        cast({{ column }} as {{ dbt.type_string() }}){% if not loop.last %} || ':' || {% endif %}
+        {%- endfor %} as superseded_line_id,
+        {{ date_column }},
+        {{ row_identity | join(', ') }}
+    from {{ relation }}
+    qualify {{ latest_delivery_rank(key) }} > 1
+{%- endmacro %}
+
+{#
+    The rows of `relation` less those listed in `superseded` (a model of
+    superseded_deliveries), matched on `row_identity` (the columns that identify a raw row).
+    An anti join with a small table: a reader's filter on the business date still prunes the
+    raw table's scan through a view made of it, where the ranking of latest_deliveries, done
+    over the whole feed, read every raw row for a one-day query (5.5-6.1 s against 0.01 s at
+    30M order lines).
+#}
+{% macro without_superseded(relation, superseded, row_identity) -%}
+    select * from {{ relation }}
+    where not exists (
+        select 1
+        from {{ superseded }} as superseded
+        where {{ keys_match('superseded', relation, row_identity) }}
+    )
+{%- endmacro %}

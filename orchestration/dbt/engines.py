@@ -117,17 +117,28 @@ def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bo
     return conn.execute(query, [schema, name]).fetchone()[0] > 0
 
 
+def _documented_columns(node: Mapping[str, Any], folder: Path) -> str:
+    """`name type, ...` of a model whose every column has a documented data_type."""
+    columns = node.get("columns", {})
+    if not columns or any(not column.get("data_type") for column in columns.values()):
+        raise RuntimeError(
+            f"{node['schema']}.{node['alias']}: Spark stored no Parquet file in {folder}, the "
+            "warehouse has no earlier version of it and its columns have no data_type to "
+            "create it empty from"
+        )
+    return ", ".join(f"{_quoted(name)} {column['data_type']}" for name, column in columns.items())
+
+
 def _mirror_table(conn: duckdb.DuckDBPyConnection, node: Mapping[str, Any], folder: Path) -> None:
     relation = f"{_quoted(node['schema'])}.{_quoted(node['alias'])}"
     if not any(folder.rglob("*.parquet")):
         # Spark writes no file for an empty partitioned table: the table is empty, with the
-        # columns the warehouse already knows (its previous version)
-        if not _table_exists(conn, node["schema"], node["alias"]):
-            raise RuntimeError(
-                f"{node['schema']}.{node['alias']}: Spark stored no Parquet file in {folder} "
-                "and the warehouse has no earlier version of it to take the columns from"
-            )
-        conn.execute(f"DELETE FROM {relation}")
+        # columns the warehouse already knows (its previous version) or, on a first build,
+        # the model's documented column types
+        if _table_exists(conn, node["schema"], node["alias"]):
+            conn.execute(f"DELETE FROM {relation}")
+        else:
+            conn.execute(f"CREATE TABLE {relation} ({_documented_columns(node, folder)})")
         return
     files = str(folder / "**" / "*.parquet").replace("'", "''")
     conn.execute(

@@ -93,6 +93,16 @@ class SourceFile:
     # (field, reason) when the file must not or cannot be read at all (a link leaving
     # RAW_DIR, 0 bytes, unreadable): it is quarantined whole without being staged
     problem: tuple[str, str] | None = None
+    mtime_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class LoggedFile:
+    """What the load log holds of a file's latest load: its sha256 and the stat it had then."""
+
+    sha256: str
+    size: int | None
+    mtime_ns: int | None
 
 
 @dataclass
@@ -190,6 +200,11 @@ LOAD_LOG_COLUMNS = (
     # rows of the raw table the file holds after this load (an online order is several lines):
     # the partitions' row counts, read here instead of counting the whole raw table each run
     ("rows_in_raw", "BIGINT"),
+    # the file's size and modification time (ns) when its sha256 was taken: a file found again
+    # with both unchanged is not hashed again (its logged sha256 stands), as make and rsync
+    # judge files; a load with force=True hashes every file
+    ("file_size", "BIGINT"),
+    ("file_mtime_ns", "BIGINT"),
 )
 
 
@@ -478,6 +493,8 @@ def _register_files(
             "path": pa.array([str(f.path) for f in files], pa.string()),
             "relative": pa.array([f.relative for f in files], pa.string()),
             "sha256": pa.array([f.sha256 for f in files], pa.string()),
+            "file_size": pa.array([f.size for f in files], pa.int64()),
+            "file_mtime_ns": pa.array([f.mtime_ns for f in files], pa.int64()),
             "file_date": pa.array(
                 [file_period(table.name, f.relative) for f in files], pa.date32()
             ),
@@ -618,7 +635,7 @@ def _log_and_reconcile(
                 SELECT _source_file, count(*) AS n FROM {RAW_SCHEMA}.{QUARANTINE_TABLE}
                 WHERE feed = $feed AND _source_file IN (SELECT relative FROM {FILES})
                 GROUP BY ALL)
-        SELECT f.relative, f.sha256, f.file_date, f.records_in_file,
+        SELECT f.relative, f.sha256, f.file_size, f.file_mtime_ns, f.file_date, f.records_in_file,
                coalesce(read.n, 0) AS rows_read, coalesce(loaded.n, 0) AS rows_loaded,
                coalesce(quarantined.n, 0) AS rows_quarantined,
                coalesce(loaded.raw_rows, 0) AS rows_in_raw
@@ -637,9 +654,10 @@ def _log_and_reconcile(
     conn.execute(
         f"""INSERT INTO {RAW_SCHEMA}.{LOAD_LOG_TABLE}
             (feed, _source_file, file_sha256, rows_read, rows_loaded, rows_quarantined,
-             _loaded_at, _load_batch, file_date, records_in_file, rows_in_raw)
+             _loaded_at, _load_batch, file_date, records_in_file, rows_in_raw, file_size,
+             file_mtime_ns)
         SELECT $feed, relative, sha256, rows_read, rows_loaded, rows_quarantined, $loaded_at,
-               $batch, file_date, records_in_file, rows_in_raw
+               $batch, file_date, records_in_file, rows_in_raw, file_size, file_mtime_ns
         FROM {COUNTS} ORDER BY relative""",
         {"feed": table.name, "loaded_at": loaded_at, "batch": batch_id},
     )
@@ -744,7 +762,11 @@ def _inside(real_path: str, real_raw_dir: str) -> bool:
 
 
 def _describe(
-    raw_dir: str, real_raw_dir: str, directories: _RealDirectories, path: str
+    raw_dir: str,
+    real_raw_dir: str,
+    directories: _RealDirectories,
+    path: str,
+    logged: dict[str, LoggedFile],
 ) -> SourceFile | None:
     """The file as delivered under its own name, or None if it is no feed file (`_`, `.`).
 
@@ -760,30 +782,88 @@ def _describe(
         reason = f"symbolic link to {real}, outside RAW_DIR: not read"
         return SourceFile(Path(path), relative, _sha256_of_text(reason), 0, (FILE_FIELD, reason))
     try:
-        size = os.stat(path).st_size
-        sha256 = sha256_of(path)
+        stat = os.stat(path)
+        known = logged.get(relative)
+        if known and (known.size, known.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            sha256 = known.sha256
+        else:
+            sha256 = sha256_of(path)
     except OSError as error:
         reason = f"cannot read the file: {error.strerror or error}"
         return SourceFile(Path(path), relative, _sha256_of_text(reason), 0, (FILE_FIELD, reason))
-    problem = (FILE_FIELD, "empty file (0 bytes)") if size == 0 else None
-    return SourceFile(Path(path), relative, sha256, size, problem)
+    problem = (FILE_FIELD, "empty file (0 bytes)") if stat.st_size == 0 else None
+    return SourceFile(Path(path), relative, sha256, stat.st_size, problem, stat.st_mtime_ns)
 
 
-def describe_files(raw_dir: Path, paths: Sequence[Path]) -> list[SourceFile]:
+def describe_files(
+    raw_dir: Path, paths: Sequence[Path], logged: dict[str, LoggedFile] | None = None
+) -> list[SourceFile]:
+    """The files with their sha256: taken from `logged` (the load log) for a file whose size
+    and modification time are the logged ones, read from the file otherwise. At 30M order lines
+    hashing a month's files took ~0.25 s of every daily run, 25x what it takes at 1M."""
     raw = os.fspath(raw_dir)
     real_raw_dir = os.path.realpath(raw)
     directories = _RealDirectories()
-    described = (_describe(raw, real_raw_dir, directories, os.fspath(p)) for p in paths)
+    logged = logged or {}
+    described = (_describe(raw, real_raw_dir, directories, os.fspath(p), logged) for p in paths)
     return [source for source in described if source is not None]
 
 
-def _last_loaded_sha(conn: duckdb.DuckDBPyConnection, table: RawTable) -> dict[str, str]:
+def _logged_files(conn: duckdb.DuckDBPyConnection, table: RawTable) -> dict[str, LoggedFile]:
+    """Per file of the feed, its latest load's sha256 and stat."""
     rows = conn.execute(
-        f"""SELECT _source_file, arg_max(file_sha256, _loaded_at)
+        f"""SELECT _source_file,
+                   arg_max(
+                       struct_pack(
+                           sha256 := file_sha256, size := file_size, mtime_ns := file_mtime_ns
+                       ),
+                       _loaded_at
+                   ) AS latest
         FROM {RAW_SCHEMA}.{LOAD_LOG_TABLE} WHERE feed = $feed GROUP BY ALL""",
         {"feed": table.name},
     ).fetchall()
-    return dict(rows)
+    return {
+        relative: LoggedFile(latest["sha256"], latest["size"], latest["mtime_ns"])
+        for relative, latest in rows
+    }
+
+
+def _remember_stats(
+    conn: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    unchanged: Sequence[SourceFile],
+    logged: dict[str, LoggedFile],
+) -> None:
+    """Log the stat of skipped files that were hashed (touched, copied, or logged before the
+    stat columns), so that the next run does not hash them again."""
+    restat = [
+        s
+        for s in unchanged
+        if s.mtime_ns is not None
+        and (logged[s.relative].size, logged[s.relative].mtime_ns) != (s.size, s.mtime_ns)
+    ]
+    if not restat:
+        return
+    stats = pa.table(
+        {
+            "relative": pa.array([s.relative for s in restat], pa.string()),
+            "sha256": pa.array([s.sha256 for s in restat], pa.string()),
+            "file_size": pa.array([s.size for s in restat], pa.int64()),
+            "file_mtime_ns": pa.array([s.mtime_ns for s in restat], pa.int64()),
+        }
+    )
+    conn.register("ingest_file_stats", stats)
+    try:
+        conn.execute(
+            f"""UPDATE {RAW_SCHEMA}.{LOAD_LOG_TABLE} AS log
+            SET file_size = stats.file_size, file_mtime_ns = stats.file_mtime_ns
+            FROM ingest_file_stats AS stats
+            WHERE log.feed = $feed AND log._source_file = stats.relative
+              AND log.file_sha256 = stats.sha256""",
+            {"feed": table.name},
+        )
+    finally:
+        conn.unregister("ingest_file_stats")
 
 
 def in_name_order(files: Sequence[SourceFile]) -> list[SourceFile]:
@@ -882,10 +962,14 @@ def run_load(
     raw_dir = Path(raw_dir)
     result = LoadResult(table=table.name, batch_id=batch_id or new_batch_id())
     paths = list_feed_files(raw_dir, table.name) if files is None else list(files)
-    sources = describe_files(raw_dir, paths)
+    logged = {} if force else _logged_files(conn, table)
+    sources = describe_files(raw_dir, paths, logged)
     if not force:
-        last_sha = _last_loaded_sha(conn, table)
-        result.files_skipped = [s.relative for s in sources if last_sha.get(s.relative) == s.sha256]
+        unchanged = [
+            s for s in sources if s.relative in logged and logged[s.relative].sha256 == s.sha256
+        ]
+        _remember_stats(conn, table, unchanged, logged)
+        result.files_skipped = [s.relative for s in unchanged]
         skipped = set(result.files_skipped)
         sources = [s for s in sources if s.relative not in skipped]
     if table.snapshot and len(sources) > 1:

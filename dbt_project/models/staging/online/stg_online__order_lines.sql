@@ -40,11 +40,11 @@ renamed as {{ inlined() }} (
 
 ),
 
--- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
--- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
--- window alone is the same as deduping everything. The window's filter on the raw date
--- lets the scan skip the raw row groups outside it (raw rows are appended file by file).
--- latest_deliveries reads in_window twice: the CTEs are inlined() (not stored whole first).
+-- A view on DuckDB (dbt_project.yml): the raw table is the feed's only stored copy, and the
+-- readers' filter on order_date (raw _business_date) prunes its scan. The superseded
+-- deliveries are a small table of their own (stg_online__superseded_order_lines), matched by
+-- the raw row's file, row and line (an order's lines share its JSON line). On Spark an
+-- incremental table of the window (incremental_window is true for a view).
 in_window as {{ inlined() }} (
 
     select * from renamed
@@ -54,9 +54,9 @@ in_window as {{ inlined() }} (
 
 latest as (
 
-    {{ latest_deliveries('in_window', 'order_date, order_id, line_no') }}
+    {{ without_superseded('in_window', ref('stg_online__superseded_order_lines'),
+                          ['_source_file', '_source_row', 'line_no']) }}
 
 )
 
 select * from latest
-{{ stored_in_date_order('order_date') }}

@@ -41,10 +41,11 @@ renamed as {{ inlined() }} (
 
 ),
 
--- Incremental (dbt_project.yml): a build inserts the rows of its business-date window; the
--- business date leads the dedupe key (a re-delivery carries the same date), so deduping the
--- window alone is the same as deduping everything.
--- latest_deliveries reads in_window twice: the CTEs are inlined() (not stored whole first).
+-- A view on DuckDB (dbt_project.yml): the raw table is the feed's only stored copy, and the
+-- readers' filter on business_date (raw _business_date) prunes its scan. The superseded
+-- deliveries are a small table of their own (stg_store__superseded_pos_lines), matched by
+-- the raw row's file and row (a CSV line). On Spark an incremental table of the window
+-- (incremental_window is true for a view).
 in_window as {{ inlined() }} (
 
     select * from renamed
@@ -54,9 +55,9 @@ in_window as {{ inlined() }} (
 
 latest as (
 
-    {{ latest_deliveries('in_window', 'business_date, store_id, receipt_no, line_no') }}
+    {{ without_superseded('in_window', ref('stg_store__superseded_pos_lines'),
+                          ['_source_file', '_source_row']) }}
 
 )
 
 select * from latest
-{{ stored_in_date_order('business_date') }}
