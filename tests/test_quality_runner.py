@@ -344,6 +344,10 @@ def test_partition_grain_month_validates_the_whole_months_of_the_window(db):
     day = PartitionFilter("d", value="2024-01-02", grain="month")
     assert day.condition("x") == "(x = '2024-01-02')"
     assert day.condition("x", "month") == "(x >= '2024-01-01' AND x < '2024-02-01')"
+    # {window_and_N_days_before:...} starts N days before the window's first day
+    assert day.condition("x", "day", 92) == "(x >= '2023-10-02' AND x < '2024-01-03')"
+    week = PartitionFilter("d", start="2024-03-01", end="2024-03-08")
+    assert week.condition("x", "day", 1) == "(x >= '2024-02-29' AND x < '2024-03-08')"
 
 
 def test_window_placeholder_filters_other_tables_to_the_partition(db):

@@ -178,12 +178,28 @@ class PartitionFilter:
         col = f"({window.expression})" if window.expression else _quote_ident(window.column)
         return " AND ".join([window._condition(col), *window._column_range()])
 
-    def condition(self, column_sql: str, grain: str = "day") -> str:
+    def condition(self, column_sql: str, grain: str = "day", days_before: int = 0) -> str:
         """The partition's window on another column or expression (SQL text, used as is), at
-        `grain` (not the suite's): what `{window:<column>}` (day) and `{window_months:<column>}`
-        (month) in an SQL expectation stand for, e.g. `{window:o.order_date}`."""
+        `grain` (not the suite's), from `days_before` days before its first day: what
+        `{window:<column>}` (day), `{window_months:<column>}` (month) and
+        `{window_and_<N>_days_before:<column>}` in an SQL expectation stand for, e.g.
+        `{window:o.order_date}`. Literal bounds, which DuckDB applies inside a table's scan
+        (and through a view), where bounds computed by the query itself were not pushed
+        through the online order lines' view: the refund checks read all 17M raw lines."""
         window = replace(self, grain=grain)._widened()
+        if days_before:
+            window = window._from_days_before(days_before)
         return f"({window._condition(column_sql)})"
+
+    def _from_days_before(self, days: int) -> PartitionFilter:
+        """The window as start <= column < end, its start `days` days earlier."""
+        firsts = [_day(v) for v in (self.value, *(self.values or ()), self.start) if v is not None]
+        lasts = [_day(v) for v in (self.value, *(self.values or ())) if v is not None]
+        end = self.end if self.end is not None else None
+        if end is None and lasts:
+            end = (max(lasts) + timedelta(days=1)).isoformat()
+        start = (min(firsts) - timedelta(days=days)).isoformat() if firsts else None
+        return replace(self, value=None, values=None, start=start, end=end)
 
     def _condition(self, col: str) -> str:
         if self.value is not None:

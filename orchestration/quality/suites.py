@@ -51,9 +51,12 @@ RESERVED_KWARGS = {"batch_id", "result_format", "catch_exceptions"}
 GRAINS = ("day", "month")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # `{window:<column or expression>}` in an SQL expectation: the run's partition window on that
-# column; `{window_months:<column>}`: the whole months the window touches (both `true` when the
-# whole table is validated). Literal braces are doubled, as GX wants.
-WINDOW_PLACEHOLDER = re.compile(r"(?<!\{)\{window(_months)?:([^{}]+)\}(?!\})")
+# column; `{window_months:<column>}`: the whole months the window touches;
+# `{window_and_<N>_days_before:<column>}`: the window from N days before its first day (all
+# `true` when the whole table is validated). Literal braces are doubled, as GX wants.
+WINDOW_PLACEHOLDER = re.compile(
+    r"(?<!\{)\{window(?:(_months)|_and_(\d+)_days_before)?:([^{}]+)\}(?!\})"
+)
 _CHECK_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -109,15 +112,19 @@ class SuiteSpec:
     def gx_suite_name(self) -> str:
         return f"{self.schema}.{self.table}"
 
-    def with_window(self, condition: Callable[[str, str], str] | None) -> SuiteSpec:
-        """This suite with every `{window:<column>}` (`{window_months:<column>}`) of its SQL
-        replaced by `condition(column, "day")` (`"month"`): the run's partition window on that
+    def with_window(self, condition: Callable[..., str] | None) -> SuiteSpec:
+        """This suite with every `{window:<column>}` (`{window_months:<column>}`,
+        `{window_and_<N>_days_before:<column>}`) of its SQL replaced by
+        `condition(column, "day")` (`"month"`; `"day", N`): the run's partition window on that
         column; by `(true)` without a partition."""
 
         def placeholder(m: re.Match) -> str:
             if condition is None:
                 return "(true)"
-            return condition(m.group(2).strip(), "month" if m.group(1) else "day")
+            column = m.group(3).strip()
+            if m.group(2):
+                return condition(column, "day", int(m.group(2)))
+            return condition(column, "month" if m.group(1) else "day")
 
         def render(value: Any) -> Any:
             return WINDOW_PLACEHOLDER.sub(placeholder, value) if isinstance(value, str) else value
