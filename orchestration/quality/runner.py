@@ -193,13 +193,22 @@ class PartitionFilter:
 
     def _from_days_before(self, days: int) -> PartitionFilter:
         """The window as start <= column < end, its start `days` days earlier."""
+        first, last = self._first_and_last_days()
+        end = self.end
+        if end is None and last is not None:
+            end = (last + timedelta(days=1)).isoformat()
+        start = (first - timedelta(days=days)).isoformat() if first else None
+        return replace(self, value=None, values=None, start=start, end=end)
+
+    def _first_and_last_days(self) -> tuple[date | None, date | None]:
+        """The window's first day and the last day inside it (an exclusive end at midnight is
+        the day before)."""
         firsts = [_day(v) for v in (self.value, *(self.values or ()), self.start) if v is not None]
         lasts = [_day(v) for v in (self.value, *(self.values or ())) if v is not None]
-        end = self.end if self.end is not None else None
-        if end is None and lasts:
-            end = (max(lasts) + timedelta(days=1)).isoformat()
-        start = (min(firsts) - timedelta(days=days)).isoformat() if firsts else None
-        return replace(self, value=None, values=None, start=start, end=end)
+        if self.end is not None:
+            end_day = _day(self.end)
+            lasts.append(end_day - timedelta(days=1) if _is_midnight(self.end) else end_day)
+        return (min(firsts) if firsts else None), (max(lasts) if lasts else None)
 
     def _condition(self, col: str) -> str:
         if self.value is not None:
@@ -219,14 +228,9 @@ class PartitionFilter:
         """At grain 'month': start <= column < end over the whole months the window touches."""
         if self.grain == "day":
             return self
-        firsts = [v for v in (self.value, *(self.values or ()), self.start) if v is not None]
-        # the last day inside the window: an exclusive end at midnight is the day before
-        lasts = [_day(v) for v in (self.value, *(self.values or ())) if v is not None]
-        if self.end is not None:
-            end_day = _day(self.end)
-            lasts.append(end_day - timedelta(days=1) if _is_midnight(self.end) else end_day)
-        start = min(_day(v) for v in firsts).replace(day=1) if firsts else None
-        end = _next_month(max(lasts)) if lasts else None
+        first, last = self._first_and_last_days()
+        start = first.replace(day=1) if first else None
+        end = _next_month(last) if last else None
         return replace(
             self,
             value=None,
