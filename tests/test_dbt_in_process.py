@@ -35,6 +35,16 @@ def test_a_dbt_invocation_that_succeeds_is_no_failure(tmp_path: Path) -> None:
     assert build.failure(["ls"]) is None
 
 
+def test_a_build_reports_its_nodes_without_writing_artifacts(tmp_path: Path) -> None:
+    # the step's check that every built model reached Dagster reads these results
+    build = invoke_dbt(["seed", "--select", "ref_regions", "--target", "lint"], tmp_path)
+    assert build.success, build.error_messages
+    seeds = [result for result in build.node_results if result[0].startswith("seed.")]
+    assert seeds == [("seed.channel_warehouse.ref_regions", "success")]
+    assert not (tmp_path / "manifest.json").exists()
+    assert not (tmp_path / "run_results.json").exists()
+
+
 def test_an_interrupt_stops_dbt_and_is_raised_as_one(tmp_path: Path) -> None:
     # Ctrl-C, and Dagster's cancellation of a run (SIGINT to its own process): dbt must stop
     # and the step must end as interrupted, not as a dbt failure; the handler that was there

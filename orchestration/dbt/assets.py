@@ -230,10 +230,14 @@ def build_in_process(
     """The build in the run's process (orchestration.dbt.in_process)."""
     manifest = json.loads(dbt_project.manifest_path.read_text())
     build = invoke_dbt(command, target_path)
-    run_results_path = target_path / "run_results.json"
     return DbtBuild(
         events=list(asset_events(build, context, manifest, TRANSLATOR, target_path)),
-        run_results=json.loads(run_results_path.read_text()) if run_results_path.exists() else {},
+        run_results={
+            "results": [
+                {"unique_id": unique_id, "status": status}
+                for unique_id, status in build.node_results
+            ]
+        },
         manifest=manifest,
         error=build.failure(command),
     )
