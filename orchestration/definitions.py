@@ -13,6 +13,7 @@ from orchestration.automation.alerts import AlertNotifier
 from orchestration.automation.refresh import daily_refresh_schedule, raw_file_sensor, refresh_job
 from orchestration.automation.review import review_job, review_sensor
 from orchestration.dbt.assets import dbt_models, dbt_resource
+from orchestration.gc_tuning import freeze_long_lived_objects
 from orchestration.ingest.assets import DATED_TABLES, ingest_assets, raw_key
 from orchestration.partitions import feed_months
 from orchestration.publish.assets import build_publish_asset
@@ -50,3 +51,5 @@ defs = Definitions(
     resources={**build_resources(), "dbt": dbt_resource(), "alerts": AlertNotifier()},
     executor=in_process_executor,
 )
+# the definitions live as long as the process: out of the garbage collector's way
+freeze_long_lived_objects()
