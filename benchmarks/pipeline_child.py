@@ -6,7 +6,7 @@
 Without `--day`: the full build, exactly as `warehouse run` does it (orchestration.build: runs
 of the code location's `warehouse_refresh` job over the months the raw files hold). With
 `--day`: what the 06:00 schedule launches for that day (the refresh job for the month that
-holds it, every asset but the monthly workbooks), in-process. Either way the channel review
+holds it: the daily feeds and everything downstream), in-process. Either way the channel review
 follows in its own run, as the review sensor launches it after a publish: `total_s` is the
 refresh (until the marts are published), `review_s` that run.
 

@@ -198,6 +198,9 @@ def test_schedule_asks_for_the_month_of_the_previous_shanghai_day(warehouse):
     assert ONLINE_ORDERS in request.asset_selection
     assert AssetKey(["publish", "serving_db"]) in request.asset_selection
     assert DISTRIBUTOR not in request.asset_selection  # its workbook comes after the month
+    # reference snapshots come at no fixed time: the file sensor loads them when they arrive
+    assert AssetKey(["raw", "products"]) not in request.asset_selection
+    assert AssetKey(["raw", "fx_rates"]) not in request.asset_selection
 
 
 def test_a_delivered_day_is_rebuilt_alone_and_equals_a_full_rebuild(warehouse):
@@ -379,12 +382,16 @@ def test_corrected_workbook_moves_the_rebates_of_later_months_of_its_year(wareho
     assert after and after != before
     windowed = {schema: tables(warehouse["db"], schema) for schema in ("intermediate", "marts")}
 
-    # a re-delivered reference snapshot (same rows, another order: another file) is loaded, so
-    # every model that reads it is rebuilt: the whole project, the same as the window build
+    # a re-delivered reference snapshot (same rows, another order: another file) is loaded by
+    # the file sensor's run, so every model that reads it is rebuilt: the whole project, the
+    # same as the window build
     products = raw_dir / "reference" / "products.csv"
     header, *rows = products.read_text(encoding="utf-8").splitlines()
     products.write_text("\n".join([header, *reversed(rows)]) + "\n", encoding="utf-8")
-    rebuilt = succeeded(run_refresh(warehouse["instance"], "2024-02-01", daily_selection()))
+    snapshot = Touched()
+    snapshot.reference_tables.add("products")
+    (request,) = run_requests_for(snapshot, code_location().resolve_asset_graph(), "t")
+    rebuilt = succeeded(run_refresh(warehouse["instance"], None, request.asset_selection))
     logs = logs_of(warehouse["instance"], rebuilt)
     assert "dbt: full build (reference snapshot(s) loaded since: products)" in logs
     assert_same(windowed["intermediate"], tables(warehouse["db"], "intermediate"))

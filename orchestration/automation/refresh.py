@@ -5,9 +5,11 @@
   the raw feeds' business month. `warehouse run` (a full build), the schedule, the sensor and a
   backfill from the UI are runs of this job: the months' files are loaded, dbt rebuilds what
   those loads changed (orchestration.dbt.window), the marts are audited and published.
-- `daily_refresh_schedule`: 06:00 Asia/Shanghai, the month that holds yesterday, every asset
-  but the monthly distributor workbooks (they arrive after their month, through the sensor).
-  Ingestion skips the month's files it already has, so the run loads yesterday's files.
+- `daily_refresh_schedule`: 06:00 Asia/Shanghai, the month that holds yesterday: the daily
+  feeds and everything downstream. Ingestion skips the month's files it already has, so the run
+  loads yesterday's files. The files that come at no fixed time arrive through the sensor: the
+  monthly distributor workbooks (after their month) and the reference snapshots (each forces a
+  full build). Loading and checking the unchanged snapshots cost every daily run ~0.8 s.
 - `raw_file_sensor`: notices files under RAW_DIR that are new or were re-delivered since its
   last tick (their inode change time, which a copy that keeps the modification time still
   updates) and requests a run for exactly the feeds and months they touch (a POS export also
@@ -43,7 +45,7 @@ from dagster import (
     sensor,
 )
 
-from orchestration.ingest.assets import MONTHLY_TABLES, file_month, raw_key
+from orchestration.ingest.assets import MONTHLY_TABLES, REFERENCE_TABLES, file_month, raw_key
 from orchestration.ingest.files import FEED_LAYOUTS, is_ignored, list_feed_files, relative_path
 from orchestration.partitions import (
     PARTITION_TIMEZONE,
@@ -63,6 +65,7 @@ POS_ENCODING = "gb18030"
 REFRESH_JOB = "warehouse_refresh"
 
 MONTHLY_KEYS = [raw_key(table) for table in MONTHLY_TABLES]
+REFERENCE_KEYS = [raw_key(table) for table in REFERENCE_TABLES]
 # The review is rendered by its own job after each publish (orchestration.automation.review)
 REFRESH_SELECTION = AssetSelection.all() - AssetSelection.assets(REPORT_ASSET_KEY)
 
@@ -78,9 +81,10 @@ refresh_job = define_asset_job(
 
 
 def daily_selection(graph) -> list[AssetKey]:
-    """What the daily refresh materializes: the refresh job's assets but the monthly
-    workbooks."""
-    return sorted((REFRESH_SELECTION - AssetSelection.assets(*MONTHLY_KEYS)).resolve(graph))
+    """What the daily refresh materializes: the refresh job's assets but the monthly workbooks
+    and the reference snapshots (the file sensor loads those when they arrive)."""
+    left_to_the_sensor = AssetSelection.assets(*MONTHLY_KEYS, *REFERENCE_KEYS)
+    return sorted((REFRESH_SELECTION - left_to_the_sensor).resolve(graph))
 
 
 @schedule(
