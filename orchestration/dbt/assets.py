@@ -120,10 +120,11 @@ def unique_id_of(event: Any) -> str | None:
 
 
 def unreported_nodes(run_results: Mapping[str, Any], events: list[Any]) -> list[str]:
-    """The models and seeds dbt built (run_results.json) that no Output of the event stream
-    reports. dagster-dbt reads dbt's JSON log lines: a line another writer corrupted (Spark's
-    console progress bar did, before the profile turned it off) loses its event, and the asset
-    would silently keep its previous materialization."""
+    """The models and seeds dbt built (run_results.json, or in the run's process the results
+    dbtRunner returns) that no Output of the event stream reports. dagster-dbt reads dbt's JSON
+    log lines: a line another writer corrupted (Spark's console progress bar did, before the
+    profile turned it off) loses its event, and the asset would silently keep its previous
+    materialization."""
     reported = {unique_id_of(event) for event in events}
     built = [
         result["unique_id"]
