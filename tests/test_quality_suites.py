@@ -157,14 +157,14 @@ def test_window_placeholder_is_the_partition_window_or_true(tmp_path):
         **SQL,
         "kwargs": {"unexpected_rows_query": "SELECT 1 WHERE {window_and_7_days_before:o}"},
     }
-    spec = load_suite(write(tmp_path, {**GOOD, "expectations": [lookback]}))
+    lookback_spec = load_suite(write(tmp_path, {**GOOD, "expectations": [lookback]}))
     assert (
-        spec.with_window(lambda column, grain, days: f"({column} {grain} {days})")
+        lookback_spec.with_window(lambda column, grain, days: f"({column} {grain} {days})")
         .expectations[0]
         .kwargs["unexpected_rows_query"]
         == "SELECT 1 WHERE (o day 7)"
     )
-    assert spec.with_window(None).expectations[0].kwargs["unexpected_rows_query"] == (
+    assert lookback_spec.with_window(None).expectations[0].kwargs["unexpected_rows_query"] == (
         "SELECT 1 WHERE (true)"
     )
     # no partition: the whole table, so every window condition is true
