@@ -4,6 +4,10 @@ A model under models/<layer>/ gets the key [<layer>, <model>] and the group <lay
 to the group `seeds`. Sources (one per source system, all in schema `raw`) take the key set in
 their meta.dagster.asset_key, ["raw", <table>]: exactly the key of the ingestion asset that
 loads the table, one lineage graph from the raw files to the marts.
+
+A model may name, in `meta.runs_after`, models that dbt must build before it though it reads
+nothing from them (a `-- depends_on:` comment in its SQL): dbt keeps the order, and the
+lineage shown in Dagster leaves those edges out.
 """
 
 from __future__ import annotations
@@ -43,6 +47,18 @@ class WarehouseTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return layer_of(dbt_resource_props) or super().get_group_name(dbt_resource_props)
 
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> AssetSpec:
+        """dagster-dbt's spec, less the dependencies that are an order only (meta.runs_after)."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        order_only = order_only_upstream_keys(self, manifest, unique_id)
+        if not order_only:
+            return spec
+        return spec.replace_attributes(
+            deps=[dep for dep in spec.deps if dep.asset_key not in order_only]
+        )
+
     def get_asset_check_spec(
         self,
         asset_spec: AssetSpec,
@@ -65,6 +81,19 @@ class WarehouseTranslator(DagsterDbtTranslator):
             metadata=spec.metadata,
             automation_condition=spec.automation_condition,
         )
+
+
+def order_only_upstream_keys(
+    translator: DagsterDbtTranslator, manifest: Mapping[str, Any], unique_id: str
+) -> set[AssetKey]:
+    """Keys of the models a node is built after without reading them (its meta.runs_after)."""
+    node = manifest["nodes"].get(unique_id, {})
+    names = set(node.get("config", {}).get("meta", {}).get("runs_after", []))
+    return {
+        translator.get_asset_key(manifest["nodes"][upstream_id])
+        for upstream_id in node.get("depends_on", {}).get("nodes", [])
+        if upstream_id.startswith("model.") and manifest["nodes"][upstream_id]["name"] in names
+    }
 
 
 def test_description(node: Mapping[str, Any]) -> str:
