@@ -1,0 +1,70 @@
+"""What a dbt build selects and in what order, read from the project's manifest: the full
+build's one exclusion is covered by other tests, and an order-only dependency orders dbt's
+build without showing in Dagster's lineage."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from dagster import AssetKey
+
+from orchestration.dbt.assets import FULL_BUILD_EXCLUDED, TRANSLATOR, dbt_command
+from orchestration.dbt.project import ensure_manifest
+from orchestration.dbt.window import BuildPlan
+
+KEY_QUERY = "assert_incremental_keys_are_unique"
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return json.loads(ensure_manifest().read_text())
+
+
+def generic_tests_by_column(manifest: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    """(model, column) -> names of the generic tests on it."""
+    tests: dict[tuple[str, str], set[str]] = {}
+    for node in manifest["nodes"].values():
+        metadata = node.get("test_metadata")
+        if node["resource_type"] != "test" or not metadata or not node.get("column_name"):
+            continue
+        model = node["attached_node"].rsplit(".", 1)[-1]
+        tests.setdefault((model, node["column_name"]), set()).add(metadata["name"])
+    return tests
+
+
+def test_the_full_build_leaves_out_only_the_window_key_query() -> None:
+    full = dbt_command(BuildPlan("full", "test", None, ""))
+    assert full[:4] == ["build", "--target", "dev", "--full-refresh"]
+    assert full[4:] == FULL_BUILD_EXCLUDED == ["--exclude", KEY_QUERY]
+    window = dbt_command(BuildPlan("window", "test", None, ""))
+    assert KEY_QUERY not in window
+
+
+def test_the_full_build_covers_the_window_key_query(manifest: dict[str, Any]) -> None:
+    # every (model, key) the query checks over a window has unique and not_null tests, which
+    # a full build runs over every row
+    node = manifest["nodes"][f"test.channel_warehouse.{KEY_QUERY}"]
+    keys = re.findall(r"\(ref\('(\w+)'\),\s*'(\w+)'", node["raw_code"])
+    assert len(keys) >= 10, node["raw_code"]
+    tests = generic_tests_by_column(manifest)
+    for model, column in keys:
+        assert {"unique", "not_null"} <= tests.get((model, column), set()), (model, column)
+
+
+def test_an_order_only_dependency_orders_dbt_but_is_no_lineage(manifest: dict[str, Any]) -> None:
+    store = manifest["nodes"]["model.channel_warehouse.int_store_sales_lines"]
+    online = "model.channel_warehouse.int_online_sales_lines"
+    assert store["config"]["meta"]["runs_after"] == ["int_online_sales_lines"]
+    assert online in store["depends_on"]["nodes"]  # dbt builds the store lines after these
+
+    spec = TRANSLATOR.get_asset_spec(manifest, store["unique_id"], None)
+    upstream = {dep.asset_key for dep in spec.deps}
+    assert AssetKey(["intermediate", "int_online_sales_lines"]) not in upstream
+    assert AssetKey(["staging", "stg_store__pos_lines"]) in upstream
+    # a node without meta.runs_after keeps every dependency dbt has
+    online_spec = TRANSLATOR.get_asset_spec(manifest, online, None)
+    online_node = manifest["nodes"][online]
+    assert len(online_spec.deps) == len(set(online_node["depends_on"]["nodes"]))
