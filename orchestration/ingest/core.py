@@ -32,6 +32,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -740,6 +741,11 @@ def _sha256_of_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+# From this many files on, describe_files hashes them on several threads (a day's few files
+# are hashed faster than a pool starts).
+HASHING_THREADS_FROM = 64
+
+
 class _RealDirectories:
     """Real paths of directories, each resolved once: every file of a folder shares its
     parent's, and resolving each file's whole path was a third of a load's time."""
@@ -805,7 +811,17 @@ def describe_files(
     real_raw_dir = os.path.realpath(raw)
     directories = _RealDirectories()
     logged = logged or {}
-    described = (_describe(raw, real_raw_dir, directories, os.fspath(p), logged) for p in paths)
+
+    def describe(path: Path) -> SourceFile | None:
+        return _describe(raw, real_raw_dir, directories, os.fspath(path), logged)
+
+    if len(paths) < HASHING_THREADS_FROM:
+        described = [describe(path) for path in paths]
+    else:
+        # hashlib releases the GIL while it reads and hashes: a full load's files are hashed
+        # on every core (30M order lines, the online feeds' 14,586 files: 4.7 -> 3.1 s)
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            described = list(pool.map(describe, paths))
     return [source for source in described if source is not None]
 
 
