@@ -34,6 +34,7 @@ from orchestration.ingest.core import (
     TYPED,
     LoadResult,
     SourceFile,
+    StagedChunk,
     StageInfo,
     run_load,
 )
@@ -379,15 +380,13 @@ def _cell_under(row: Sequence[Cell], header: Sequence[str], name: str) -> str | 
     return cell_text(row[header.index(name)])
 
 
-def _stage_workbooks(
-    conn: duckdb.DuckDBPyConnection, table: RawTable, files: list[SourceFile]
-) -> StageInfo:
+def _read_workbooks(table: RawTable, files: list[SourceFile]) -> StagedChunk:
     info = StageInfo(count_unit="sheet rows")
     rows = _Rows()
     for source in files:
         add_workbook(table, source, info, rows)
-    stage_arrow(conn, table, [rows.table(table)], TOTAL_FIELDS)
-    return info
+    stage = rows.table(table)
+    return StagedChunk(info, lambda conn: stage_arrow(conn, table, [stage], TOTAL_FIELDS))
 
 
 # The total row must equal the sum of the lines above it: compared on typed values, once for
@@ -425,7 +424,7 @@ def load_distributor_sell_in(
         conn,
         raw_dir,
         DISTRIBUTOR_SELL_IN,
-        _stage_workbooks,
+        _read_workbooks,
         files,
         batch_id=batch_id,
         force=force,

@@ -24,7 +24,9 @@ from orchestration.ingest.core import (
     STAGE,
     LoadResult,
     SourceFile,
+    StagedChunk,
     StageInfo,
+    Stager,
     quote,
     run_load,
     sql_string,
@@ -125,11 +127,9 @@ def _read_texts(files: list[SourceFile], info: StageInfo) -> pa.Table:
         return pa.table({"relative": names.filter(keep), "content": content})
 
 
-def _build_lines_table(
-    conn: duckdb.DuckDBPyConnection, files: list[SourceFile], info: StageInfo
-) -> None:
-    """`ingest_jsonl_lines`: each non-blank line of the files as `_raw_record`, numbered from 1."""
-    conn.register("ingest_jsonl_texts", _read_texts(files, info))
+def _build_lines_table(conn: duckdb.DuckDBPyConnection, texts: pa.Table) -> None:
+    """`ingest_jsonl_lines`: each non-blank line of the texts as `_raw_record`, numbered from 1."""
+    conn.register("ingest_jsonl_texts", texts)
     try:
         conn.execute(
             f"""CREATE OR REPLACE TEMP TABLE {LINES} AS
@@ -288,24 +288,26 @@ def _stage_sql(
         FROM elements"""
 
 
-def _stage_jsonl(
-    conn: duckdb.DuckDBPyConnection,
-    table: RawTable,
-    files: list[SourceFile],
-    nested_key: str | None = None,
-    nested_fields: Sequence[str] = (),
-) -> StageInfo:
-    """Stage JSONL records; with a nested array, one stage row per element of it."""
-    info = StageInfo()
-    _build_lines_table(conn, files, info)
-    try:
-        conn.execute(_stage_sql(table, nested_key, nested_fields))
-        _collect_extra_keys(conn, nested_key, info)
-    except BaseException:
-        conn.execute(f"DROP TABLE IF EXISTS temp.{LINES}")
-        raise
-    info.raw_records = LINES  # run_load drops it with its own temp tables
-    return info
+def _jsonl_stager(nested_key: str | None = None, nested_fields: Sequence[str] = ()) -> Stager:
+    """A stager for JSONL records; with a nested array, one stage row per element of it."""
+
+    def read(table: RawTable, files: list[SourceFile]) -> StagedChunk:
+        info = StageInfo()
+        texts = _read_texts(files, info)
+
+        def write(conn: duckdb.DuckDBPyConnection) -> None:
+            _build_lines_table(conn, texts)
+            try:
+                conn.execute(_stage_sql(table, nested_key, nested_fields))
+                _collect_extra_keys(conn, nested_key, info)
+            except BaseException:
+                conn.execute(f"DROP TABLE IF EXISTS temp.{LINES}")
+                raise
+            info.raw_records = LINES  # run_load drops it with its own temp tables
+
+        return StagedChunk(info, write)
+
+    return read
 
 
 def _collect_extra_keys(
@@ -322,16 +324,8 @@ def _collect_extra_keys(
         info.add_extra(key, relative)
 
 
-def _stage_orders(
-    conn: duckdb.DuckDBPyConnection, table: RawTable, files: list[SourceFile]
-) -> StageInfo:
-    return _stage_jsonl(conn, table, files, ORDER_LINES_KEY, LINE_FIELDS)
-
-
-def _stage_refunds(
-    conn: duckdb.DuckDBPyConnection, table: RawTable, files: list[SourceFile]
-) -> StageInfo:
-    return _stage_jsonl(conn, table, files, None, ())
+ORDERS_STAGER = _jsonl_stager(ORDER_LINES_KEY, LINE_FIELDS)
+REFUNDS_STAGER = _jsonl_stager()
 
 
 def load_online_orders(
@@ -347,7 +341,7 @@ def load_online_orders(
     An order is one record: if any of its lines fails, the whole order is quarantined.
     """
     return run_load(
-        conn, raw_dir, ONLINE_ORDER_LINES, _stage_orders, files, batch_id=batch_id, force=force
+        conn, raw_dir, ONLINE_ORDER_LINES, ORDERS_STAGER, files, batch_id=batch_id, force=force
     )
 
 
@@ -361,5 +355,5 @@ def load_online_refunds(
 ) -> LoadResult:
     """Load refund exports into raw.online_refunds."""
     return run_load(
-        conn, raw_dir, ONLINE_REFUNDS, _stage_refunds, files, batch_id=batch_id, force=force
+        conn, raw_dir, ONLINE_REFUNDS, REFUNDS_STAGER, files, batch_id=batch_id, force=force
     )

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from orchestration.ingest.core import STAGE, SourceFile, StageInfo
+from orchestration.ingest.core import STAGE, SourceFile, StagedChunk, StageInfo, Stager
 from orchestration.ingest.lines import blank_line_numbers, line_count
 from orchestration.ingest.tables import RawTable
 
@@ -363,12 +363,10 @@ def _misshapen_table(
 def csv_stager(
     encoding: str,
     constants_of: Callable[[SourceFile], Mapping[str, str | None]] | None = None,
-) -> Callable[[duckdb.DuckDBPyConnection, RawTable, list[SourceFile]], StageInfo]:
+) -> Stager:
     """A stager for CSV feeds: decode each file, parse the files of a header at once."""
 
-    def stage(
-        conn: duckdb.DuckDBPyConnection, table: RawTable, files: list[SourceFile]
-    ) -> StageInfo:
+    def read(table: RawTable, files: list[SourceFile]) -> StagedChunk:
         info = StageInfo()
         by_header: dict[tuple[str, ...], list[CsvFile]] = {}
         for source in files:
@@ -381,7 +379,6 @@ def csv_stager(
             for header, members in by_header.items()
             for stage in _group_tables(table, header, members, info)
         ]
-        stage_arrow(conn, table, tables)
-        return info
+        return StagedChunk(info, lambda conn: stage_arrow(conn, table, tables))
 
-    return stage
+    return read
