@@ -5,7 +5,7 @@
 -- re-delivery carries the same date), so the window's rows are ranked against each other only.
 with
 
-deliveries as (
+deliveries as {{ inlined() }} (
 
     select
         _business_date as order_date,

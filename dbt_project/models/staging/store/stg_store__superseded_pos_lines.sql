@@ -6,7 +6,7 @@
 {%- set q = adapter.quote %}
 with
 
-deliveries as (
+deliveries as {{ inlined() }} (
 
     select
         _business_date as business_date,
