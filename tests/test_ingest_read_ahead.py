@@ -1,7 +1,6 @@
 """A feed loaded in many chunks, each chunk's files read on a worker thread while the chunk
-before it is written (core._read_ahead), and the distributors' workbooks read by worker
-processes, lands exactly what a load in one chunk and one process lands: the same raw rows,
-quarantined records and load log, from generated feeds with their delivery defects."""
+before it is written (core._read_ahead), lands exactly what a load in one chunk lands: the same
+raw rows, quarantined records and load log, from generated feeds with their delivery defects."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import duckdb
 import pytest
 
 from orchestration.datagen.generate import generate
-from orchestration.ingest import core, distributor, load_feed
+from orchestration.ingest import core, load_feed
 from orchestration.ingest.files import list_feed_files
 from orchestration.ingest.tables import RAW_TABLES
 
@@ -77,8 +76,6 @@ def test_many_chunks_read_ahead_land_what_one_chunk_lands(
         return read_chunk(table, stager, files)
 
     monkeypatch.setattr(core, "CHUNK_FILES", SMALL_CHUNK_FILES)
-    # a chunk of 2 workbooks or more is read by worker processes
-    monkeypatch.setattr(distributor, "PROCESSES_FROM", 2)
     monkeypatch.setattr(core, "_read_chunk", read_chunk_noting_its_thread)
     load_feeds(tmp_path / "many.duckdb", raw_dir)
 

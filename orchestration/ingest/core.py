@@ -142,13 +142,6 @@ class StageInfo:
         self.unreadable[relative] = (field_name, reason)
         self.records_in_file.pop(relative, None)
 
-    def update(self, other: StageInfo) -> None:
-        """Add what was learned of other files (a share of the chunk read elsewhere)."""
-        for column, files in other.extra_columns.items():
-            self.extra_columns.setdefault(column, []).extend(files)
-        self.records_in_file.update(other.records_in_file)
-        self.unreadable.update(other.unreadable)
-
 
 @dataclass
 class LoadResult:

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import html
 import io
-import multiprocessing
-import os
 import re
 import struct
 import zipfile
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import repeat
 from pathlib import Path
 
 import duckdb
@@ -384,62 +380,13 @@ def _cell_under(row: Sequence[Cell], header: Sequence[str], name: str) -> str | 
     return cell_text(row[header.index(name)])
 
 
-def _read_workbook_group(table: RawTable, files: list[SourceFile]) -> tuple[StageInfo, pa.Table]:
-    """Workbooks read one after the other: what was learned and their stage rows."""
+def _read_workbooks(table: RawTable, files: list[SourceFile]) -> StagedChunk:
     info = StageInfo(count_unit="sheet rows")
     rows = _Rows()
     for source in files:
         add_workbook(table, source, info, rows)
-    return info, rows.table(table)
-
-
-# From this many workbooks on, a chunk's workbooks are read by worker processes, a share each.
-# Reading a workbook is ~2.6 ms of Python under the GIL (calamine's cells, their text): a full
-# load's 7,262 workbooks took 19 s on one core, while DuckDB's part of the load took 2 s. A
-# month's ~150 are read faster than worker processes start.
-PROCESSES_FROM = 500
-# shares per worker: a share whose workbooks are larger does not leave the others idle
-SHARES_PER_WORKER = 4
-
-
-class _WorkbookStager:
-    """The stager of the sell-in feed: a chunk's workbooks read in this process, or, from
-    PROCESSES_FROM on, by a pool of worker processes started on first use (`spawn`: the
-    loading process runs DuckDB's threads, which a fork would copy mid-flight). The shares'
-    rows are staged in the files' order, as one process would have read them."""
-
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-
-    def __call__(self, table: RawTable, files: list[SourceFile]) -> StagedChunk:
-        if len(files) < PROCESSES_FROM:
-            info, stage = _read_workbook_group(table, files)
-            stages = [stage]
-        else:
-            info, stages = StageInfo(count_unit="sheet rows"), []
-            for share_info, stage in self._workers().map(
-                _read_workbook_group, repeat(table), self._shares(files)
-            ):
-                info.update(share_info)
-                stages.append(stage)
-        return StagedChunk(info, lambda conn: stage_arrow(conn, table, stages, TOTAL_FIELDS))
-
-    def _workers(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
-            )
-        return self._pool
-
-    def _shares(self, files: list[SourceFile]) -> list[list[SourceFile]]:
-        count = (os.cpu_count() or 1) * SHARES_PER_WORKER
-        size = -(-len(files) // count)
-        return [files[start : start + size] for start in range(0, len(files), size)]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+    stage = rows.table(table)
+    return StagedChunk(info, lambda conn: stage_arrow(conn, table, [stage], TOTAL_FIELDS))
 
 
 # The total row must equal the sum of the lines above it: compared on typed values, once for
@@ -473,17 +420,13 @@ def load_distributor_sell_in(
     force: bool = False,
 ) -> LoadResult:
     """Load sell-in reports into raw.distributor_sell_in (the total row is checked, not loaded)."""
-    stager = _WorkbookStager()
-    try:
-        return run_load(
-            conn,
-            raw_dir,
-            DISTRIBUTOR_SELL_IN,
-            stager,
-            files,
-            batch_id=batch_id,
-            force=force,
-            file_checks=[TOTAL_CHECK],
-        )
-    finally:
-        stager.close()
+    return run_load(
+        conn,
+        raw_dir,
+        DISTRIBUTOR_SELL_IN,
+        _read_workbooks,
+        files,
+        batch_id=batch_id,
+        force=force,
+        file_checks=[TOTAL_CHECK],
+    )
