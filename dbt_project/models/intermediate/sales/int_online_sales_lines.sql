@@ -56,7 +56,10 @@ grossed as {{ inlined() }} (
 -- column of their input through the sort, and order lines are wide. Only the lines of orders
 -- with an order-level discount take part: every share of a zero amount is zero, rounded or
 -- not, and so is its remainder (about half the lines at 30M order lines: the windows and the
--- join back then sort and hash half as many rows).
+-- join back then sort and hash half as many rows). Each line carries its order record's
+-- amounts, so an order's lines are all in or all out; only an order whose re-delivery left
+-- out some of its lines mixes two deliveries, and is then allocated over the lines whose
+-- delivery carries a discount.
 allocation_inputs as (
 
     select
