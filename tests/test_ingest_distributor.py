@@ -8,7 +8,10 @@ from decimal import Decimal
 from conftest_ingest import assert_reconciles, count, quarantined
 from ingest_samples import sell_in_line, write_sell_in
 
-from orchestration.ingest import load_distributor_sell_in
+from orchestration.ingest import distributor, load_distributor_sell_in
+from orchestration.ingest.core import SourceFile
+from orchestration.ingest.distributor import read_workbooks_here
+from orchestration.ingest.tables import DISTRIBUTOR_SELL_IN
 
 # fixtures `conn` and `raw_dir`
 pytest_plugins = ["conftest_ingest"]
@@ -107,3 +110,41 @@ def test_reload_does_not_duplicate(conn, raw_dir):
     load_distributor_sell_in(conn, raw_dir)
     load_distributor_sell_in(conn, raw_dir, force=True)
     assert count(conn, "distributor_sell_in") == 2
+
+
+def test_a_chunk_read_by_two_processes_stages_what_one_process_does(raw_dir):
+    """The second reader (its own process) returns the rows and what it learned exactly as
+    the loading process would: good, quarantined and unreadable workbooks alike."""
+    write_sell_in(raw_dir, [GOODS, RETURN, REBATE])
+    write_sell_in(raw_dir, [GOODS], distributor_id="D0002", total=(9, 99999.0))
+    write_sell_in(raw_dir, [GOODS, sell_in_line(单据号="INV0003", 日期="5号")], "D0003")
+    write_sell_in(raw_dir, [GOODS], "D0004", after_total=[RETURN])
+    write_sell_in(raw_dir, [GOODS, sell_in_line(标准单价="=1999*1")], "D0005", month="202302")
+    (raw_dir / "distributor/202302/D0006_202302.xlsx").write_bytes(b"not a zip file")
+    workbooks = sorted((raw_dir / "distributor").rglob("*.xlsx"))
+    files = [
+        SourceFile(path, path.relative_to(raw_dir).as_posix(), "sha", path.stat().st_size, None, 1)
+        for path in workbooks
+    ]
+
+    one_stage, one_info = read_workbooks_here(DISTRIBUTOR_SELL_IN, files)
+    two_stage, two_info = distributor._read_in_two_processes(DISTRIBUTOR_SELL_IN, files)
+
+    assert one_stage.num_rows == 10 and one_info.unreadable  # every kind of workbook is there
+    assert two_stage.equals(one_stage)
+    assert two_info == one_info
+
+
+def test_a_large_chunk_loads_through_the_second_reader(conn, raw_dir, monkeypatch):
+    for number in range(1, 7):
+        write_sell_in(raw_dir, [GOODS, RETURN], f"D{number:04d}")
+    write_sell_in(raw_dir, [GOODS, RETURN], "D0007", total=(9, 99999.0))
+    monkeypatch.setattr(distributor, "SECOND_READER_FROM_FILES", 2)
+
+    result = load_distributor_sell_in(conn, raw_dir)
+
+    assert (result.files, result.rows_loaded, result.rows_quarantined) == (7, 12, 2)
+    assert conn.execute(
+        "SELECT DISTINCT distributor_id FROM raw.distributor_sell_in ORDER BY 1"
+    ).fetchall() == [(f"D{number:04d}",) for number in range(1, 7)]
+    assert_reconciles(conn, result)

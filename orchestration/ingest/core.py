@@ -137,6 +137,13 @@ class StageInfo:
     def add_extra(self, column: str, relative: str) -> None:
         self.extra_columns.setdefault(column, []).append(relative)
 
+    def absorb(self, other: StageInfo) -> None:
+        """Add what staging learned from the files that follow (read separately)."""
+        for column, files in other.extra_columns.items():
+            self.extra_columns.setdefault(column, []).extend(files)
+        self.records_in_file.update(other.records_in_file)
+        self.unreadable.update(other.unreadable)
+
     def reject_file(self, relative: str, reason: str, field_name: str = FILE_FIELD) -> None:
         """The file can't be read at all: one quarantined record, row 0, with the reason."""
         self.unreadable[relative] = (field_name, reason)
@@ -744,9 +751,10 @@ def _write_chunk(
     loaded_at: datetime,
 ) -> None:
     info = staged.info
-    staged.write(conn)
     stager_tables = [info.raw_records] if info.raw_records else []
     try:
+        # inside: a write that fails half way leaves no stage table on the connection
+        staged.write(conn)
         rejected_whole = {s.relative: s.problem for s in files if s.problem is not None}
         rejected_whole.update(info.unreadable)
         _register_files(conn, table, files, info.records_in_file)
