@@ -52,7 +52,8 @@ def _write_result(folder: Path, stage: pa.Table, info: StageInfo) -> None:
 
 def read_result(folder: Path) -> tuple[pa.Table, StageInfo]:
     """The stage rows and the StageInfo the process left in `folder`."""
-    with pa.memory_map(str(folder / STAGE)) as source:
+    # read into memory, not mapped: the folder is deleted once the rows are taken
+    with pa.OSFile(str(folder / STAGE), "rb") as source:
         stage = pa.ipc.open_file(source).read_all()
     fields = json.loads((folder / INFO).read_text(encoding="utf-8"))
     fields["unreadable"] = {name: tuple(problem) for name, problem in fields["unreadable"].items()}
