@@ -404,7 +404,7 @@ def _read_in_two_processes(table: RawTable, files: list[SourceFile]) -> tuple[pa
     (orchestration.ingest.workbook_reader); the rows and infos joined in file order."""
     half = len(files) // 2
     with tempfile.TemporaryDirectory(prefix="workbook-reader-") as folder:
-        write_request(Path(folder), files[half:])
+        write_request(Path(folder), table, files[half:])
         with open(Path(folder) / "stderr", "wb") as stderr:
             second = subprocess.Popen(
                 [sys.executable, "-m", "orchestration.ingest.workbook_reader", folder],

@@ -8,11 +8,11 @@ process's reader; a process does, on the other core. A chunk with many workbooks
 two (orchestration.ingest.distributor): the second half is read here while the loading process
 reads the first.
 
-FOLDER holds `files.json` (the workbooks: path, relative path, sha256, size, mtime) when the
-process starts; it leaves there `stage.arrow` (the stage rows, Arrow IPC) and `info.json` (what
-staging learned, orchestration.ingest.core.StageInfo). A program of its own rather than a
-multiprocessing pool: a spawned pool worker imports the parent's main module again, which is
-the Dagster run worker's, pytest's or the benchmark's.
+FOLDER holds `files.json` (the raw table's name and the workbooks: path, relative path, sha256,
+size, mtime) when the process starts; it leaves there `stage.arrow` (the stage rows, Arrow IPC)
+and `info.json` (what staging learned, orchestration.ingest.core.StageInfo). A program of its
+own rather than a multiprocessing pool: a spawned pool worker imports the parent's main module
+again, which is the Dagster run worker's, pytest's or the benchmark's.
 """
 
 from __future__ import annotations
@@ -25,23 +25,28 @@ from pathlib import Path
 import pyarrow as pa
 
 from orchestration.ingest.core import SourceFile, StageInfo
+from orchestration.ingest.tables import RAW_TABLES, RawTable
 
 FILES = "files.json"
 STAGE = "stage.arrow"
 INFO = "info.json"
 
 
-def write_request(folder: Path, files: list[SourceFile]) -> None:
-    request = [[str(f.path), f.relative, f.sha256, f.size, f.mtime_ns] for f in files]
+def write_request(folder: Path, table: RawTable, files: list[SourceFile]) -> None:
+    request = {
+        "table": table.name,
+        "files": [[str(f.path), f.relative, f.sha256, f.size, f.mtime_ns] for f in files],
+    }
     (folder / FILES).write_text(json.dumps(request), encoding="utf-8")
 
 
-def _read_request(folder: Path) -> list[SourceFile]:
+def _read_request(folder: Path) -> tuple[RawTable, list[SourceFile]]:
     request = json.loads((folder / FILES).read_text(encoding="utf-8"))
-    return [
+    files = [
         SourceFile(Path(path), relative, sha256, size, mtime_ns=mtime_ns)
-        for path, relative, sha256, size, mtime_ns in request
+        for path, relative, sha256, size, mtime_ns in request["files"]
     ]
+    return RAW_TABLES[request["table"]], files
 
 
 def _write_result(folder: Path, stage: pa.Table, info: StageInfo) -> None:
@@ -62,10 +67,9 @@ def read_result(folder: Path) -> tuple[pa.Table, StageInfo]:
 
 def main(argv: list[str] | None = None) -> int:
     from orchestration.ingest.distributor import read_workbooks_here
-    from orchestration.ingest.tables import DISTRIBUTOR_SELL_IN
 
     folder = Path((argv if argv is not None else sys.argv[1:])[0])
-    stage, info = read_workbooks_here(DISTRIBUTOR_SELL_IN, _read_request(folder))
+    stage, info = read_workbooks_here(*_read_request(folder))
     _write_result(folder, stage, info)
     return 0
 
