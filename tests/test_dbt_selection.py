@@ -1,5 +1,5 @@
 """What a dbt build selects and in what order, read from the project's manifest: the full
-build's one exclusion is covered by other tests, and an order-only dependency orders dbt's
+build's two exclusions are covered by other tests, and an order-only dependency orders dbt's
 build without showing in Dagster's lineage."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from orchestration.dbt.project import ensure_manifest
 from orchestration.dbt.window import BuildPlan
 
 KEY_QUERY = "assert_incremental_keys_are_unique"
+UNIONED_KEY_TEST = "unique_int_sales_lines_unioned_sales_line_id"
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +36,12 @@ def generic_tests_by_column(manifest: dict[str, Any]) -> dict[tuple[str, str], s
     return tests
 
 
-def test_the_full_build_leaves_out_only_the_window_key_query() -> None:
+def test_the_full_build_leaves_out_only_the_two_covered_tests() -> None:
     full = dbt_command(BuildPlan("full", "test", None, ""))
     assert full[:4] == ["build", "--target", "dev", "--full-refresh"]
-    assert full[4:] == FULL_BUILD_EXCLUDED == ["--exclude", KEY_QUERY]
+    assert full[4:] == FULL_BUILD_EXCLUDED == ["--exclude", KEY_QUERY, UNIONED_KEY_TEST]
     window = dbt_command(BuildPlan("window", "test", None, ""))
-    assert KEY_QUERY not in window
+    assert KEY_QUERY not in window  # a window build runs the query (and no generic test)
 
 
 def test_the_full_build_covers_the_window_key_query(manifest: dict[str, Any]) -> None:
@@ -52,6 +53,33 @@ def test_the_full_build_covers_the_window_key_query(manifest: dict[str, Any]) ->
     tests = generic_tests_by_column(manifest)
     for model, column in keys:
         assert {"unique", "not_null"} <= tests.get((model, column), set()), (model, column)
+
+
+def sql_without_comments(raw_code: str) -> str:
+    """The model's SQL, lower case, comments dropped and whitespace collapsed."""
+    code = re.sub(r"--[^\n]*", " ", raw_code)
+    return " ".join(code.lower().split())
+
+
+def test_the_full_build_covers_the_unioned_key(manifest: dict[str, Any]) -> None:
+    # int_sales_lines_unioned is int_sales_lines_checked less rows (one ref, a WHERE, nothing
+    # that repeats or makes a row) with the key selected as it is: the checked view's unique
+    # and not_null tests, which a full build runs over every row, hold for it too
+    nodes = manifest["nodes"]
+    unioned = nodes["model.channel_warehouse.int_sales_lines_unioned"]
+    assert unioned["depends_on"]["nodes"] == ["model.channel_warehouse.int_sales_lines_checked"]
+    sql = sql_without_comments(unioned["raw_code"])
+    assert sql.startswith("select sales_line_id, "), sql[:80]
+    assert re.search(r"from \{\{ ref\('int_sales_lines_checked'\) \}\} where [^()]+$", sql), sql
+    for construct in (" join ", " union ", " group by ", " distinct ", " qualify ", "unnest"):
+        assert construct not in sql, construct
+    tests = generic_tests_by_column(manifest)
+    assert {"unique", "not_null"} <= tests[("int_sales_lines_checked", "sales_line_id")]
+    # the test stays the model's primary-key test: `dbt build` by hand runs it
+    assert {"unique", "not_null"} <= tests[("int_sales_lines_unioned", "sales_line_id")]
+    assert any(
+        unique_id.startswith(f"test.channel_warehouse.{UNIONED_KEY_TEST}.") for unique_id in nodes
+    )
 
 
 def test_an_order_only_dependency_orders_dbt_but_is_no_lineage(manifest: dict[str, Any]) -> None:
