@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -44,7 +44,8 @@ from orchestration.dbt.in_process import asset_events, invoke_dbt
 from orchestration.dbt.project import DBT_LAUNCHER, dbt_environment, dbt_project
 from orchestration.dbt.translator import WarehouseTranslator
 from orchestration.dbt.window import BuildPlan, plan_build, record_build
-from orchestration.settings import load_settings
+from orchestration.resources import WarehouseDuckDBResource
+from orchestration.settings import Settings, load_settings
 
 # A window build runs the singular tests (reconciliations, keys of the window's rows in one
 # query: tests/assert_incremental_keys_are_unique.sql), not the ~170 per-column generic tests
@@ -274,14 +275,15 @@ def build_in_subprocess(
     )
 
 
-def run_dbt_build(
-    context: AssetExecutionContext, dbt: DbtCliResource, duckdb: DuckDBResource, plan: BuildPlan
-) -> Iterator[Any]:
-    """`dbt build` of the selected nodes for the plan, on the engine of the settings
-    (orchestration.dbt.engines: on Spark, the raw rows are landed first and the tables
-    mirrored back after); events replayed with row counts, then dbt's failure raised, if any:
-    the models dbt did build are recorded as materialized either way."""
-    settings = load_settings()
+def _build_and_mirror(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    plan: BuildPlan,
+    settings: Settings,
+    in_process: bool,
+) -> tuple[DbtBuild, list[str]]:
+    """The dbt invocation (on Spark: the raw rows landed before, the tables mirrored after) and
+    the tables mirrored into the warehouse."""
     landed = land_for_build(settings, plan.window)
     if landed:
         context.log.info(f"{settings.engine}: landed {len(landed)} raw tables as Parquet")
@@ -292,7 +294,6 @@ def run_dbt_build(
         **engine_environment(settings),
         **window_environment(plan.window),
     }
-    in_process = settings.engine == "duckdb" and builds_whole_project(context)
     command = dbt_command(plan, dbt_target(settings), skip_reference=in_process)
     route = "in the run's process" if in_process else "as a process"
     context.log.info(f"dbt command: dbt {' '.join(command)} ({route})")
@@ -311,7 +312,25 @@ def run_dbt_build(
     if build.error is not None and settings.engine == "spark":
         # Spark's tables reach the warehouse only from a build that succeeded (mirrored whole)
         raise build.error
-    mirrored = mirror_spark_tables(settings, built)
+    return build, mirror_spark_tables(settings, built)
+
+
+def run_dbt_build(
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    duckdb: WarehouseDuckDBResource,
+    plan: BuildPlan,
+) -> Iterator[Any]:
+    """`dbt build` of the selected nodes for the plan, on the engine of the settings
+    (orchestration.dbt.engines: on Spark, the raw rows are landed first and the tables
+    mirrored back after); events replayed with row counts, then dbt's failure raised, if any:
+    the models dbt did build are recorded as materialized either way."""
+    settings = load_settings()
+    in_process = settings.engine == "duckdb" and builds_whole_project(context)
+    # in this process dbt shares the run's open warehouse (the profile's config_options); a dbt
+    # process, and Spark's landing and mirroring, open the file themselves
+    with nullcontext() if in_process else duckdb.released():
+        build, mirrored = _build_and_mirror(context, dbt, plan, settings, in_process)
     if mirrored:
         context.log.info(f"{settings.engine}: {len(mirrored)} tables mirrored into the warehouse")
     yield from with_row_counts(build.events, duckdb, build.manifest)
@@ -337,7 +356,7 @@ def dbt_models(
     context: AssetExecutionContext,
     config: DbtBuildConfig,
     dbt: DbtCliResource,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseDuckDBResource,
 ):
     """`dbt build` of what changed since the last build (orchestration.dbt.window)."""
     with duckdb.get_connection() as connection:

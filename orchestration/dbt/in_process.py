@@ -11,9 +11,10 @@ What stays on dagster-dbt's process route (orchestration.dbt.assets): a build of
 only (dagster-dbt turns a UI selection into dbt's), and the Spark engine (its session mode
 starts a JVM inside the dbt process, which would then live as long as the run's process).
 
-The warehouse file: the dev profile sets `keep_open: false`, so that dbt-duckdb closes the
-file when dbt's last connection closes and the steps after dbt open it in this process with
-their own settings (DuckDB refuses a second configuration for an open file).
+The warehouse file: the run holds it open from step to step (orchestration/resources.py), and
+the dev profile's `config_options` are the config it is held with, so dbt-duckdb's connections
+share the run's database instance (DuckDB refuses a second configuration for an open file).
+`keep_open: false` makes dbt-duckdb close its own connections once dbt is done.
 
 A cancelled run (or Ctrl-C): Dagster interrupts a run's process with SIGINT, and raises its own
 interrupt in the step. dbt stops on KeyboardInterrupt only: it then cancels the queries its

@@ -46,20 +46,10 @@ from orchestration.quality.runner import (
     validate_table,
 )
 from orchestration.quality.suites import SuiteSpec, load_suites
+from orchestration.resources import opened_config
 from orchestration.settings import load_settings
 
 DUCKDB_RESOURCE_KEY = "duckdb"
-
-
-def resource_duckdb_config(resource: Any) -> dict[str, Any]:
-    """The config DuckDBResource.get_connection() really opens the file with (it adds a
-    user agent). GX must use the same, or DuckDB refuses a second connection in-process."""
-    import duckdb
-
-    config = dict(getattr(resource, "connection_config", None) or {})
-    if int(duckdb.__version__.split(".")[0]) >= 1:
-        config = {"custom_user_agent": "dagster", **config}
-    return config
 
 
 def _partition_filter(
@@ -201,7 +191,7 @@ def _outcomes_per_partition(
         spec,
         range_outcome,
         filters,
-        duckdb_config=resource_duckdb_config(resource),
+        duckdb_config=opened_config(resource),
     )
     if recounted is not None:
         return dict(zip(keys, recounted, strict=True))
@@ -265,7 +255,7 @@ def _make_check(
                 resource.database,
                 suite,
                 partition=partition,
-                duckdb_config=resource_duckdb_config(resource),
+                duckdb_config=opened_config(resource),
                 data_docs_dir=settings.data_docs_dir if docs_wanted else None,
                 data_docs_on_failure_only=settings.data_docs == "failures",
             )

@@ -1,0 +1,99 @@
+"""The warehouse resource holds the DuckDB file open for a whole run (one database instance for
+every step), lets a block release it, and leaves nothing open outside a run.
+
+DuckDB refuses a connection with another config to a file its process holds open: that is how
+these tests see whether the file is held."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import asset, materialize
+
+from orchestration.resources import WarehouseDuckDBResource, opened_config
+
+OTHER_CONFIG = {"threads": 1}
+
+
+def held_open(database: Path) -> bool:
+    """Whether this process holds the file open with another config than OTHER_CONFIG."""
+    try:
+        duckdb.connect(str(database), config=OTHER_CONFIG).close()
+    except duckdb.ConnectionException as error:
+        assert "different configuration" in str(error), error
+        return True
+    return False
+
+
+@pytest.fixture
+def resource(tmp_path: Path) -> WarehouseDuckDBResource:
+    return WarehouseDuckDBResource(
+        database=str(tmp_path / "warehouse.duckdb"),
+        connection_config={"custom_user_agent": "test", "threads": 2},
+    )
+
+
+def test_a_run_holds_the_warehouse_open_from_step_to_step(resource, tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    seen: dict[str, bool] = {}
+
+    @asset
+    def first(duckdb: WarehouseDuckDBResource) -> None:
+        with duckdb.get_connection() as connection:
+            connection.execute("CREATE TABLE t AS SELECT 1 AS x")
+        seen["after the first step's block"] = held_open(database)
+
+    @asset(deps=[first])
+    def second(duckdb: WarehouseDuckDBResource) -> None:
+        seen["in the next step"] = held_open(database)
+        with duckdb.released():
+            seen["released"] = held_open(database)
+            # what a dbt process or another config can do meanwhile
+            with duckdb_connect_other(database) as other:
+                other.execute("INSERT INTO t VALUES (2)")
+        with duckdb.get_connection() as connection:  # opened again, the other's row there
+            seen["rows after the release"] = connection.execute("SELECT count(*) FROM t").fetchall()
+        seen["held again"] = held_open(database)
+
+    result = materialize([first, second], resources={"duckdb": resource})
+    assert result.success
+    assert seen == {
+        "after the first step's block": True,
+        "in the next step": True,
+        "released": False,
+        "rows after the release": [(2,)],
+        "held again": True,
+    }
+    assert not held_open(database)  # the run's end closed it
+
+
+def duckdb_connect_other(database: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(database), config=OTHER_CONFIG)
+
+
+def test_a_failed_run_closes_the_warehouse_too(resource, tmp_path: Path) -> None:
+    @asset
+    def fails(duckdb: WarehouseDuckDBResource) -> None:
+        with duckdb.get_connection() as connection:
+            connection.execute("SELECT 1").fetchall()
+        raise RuntimeError("the step fails after using the warehouse")
+
+    result = materialize([fails], resources={"duckdb": resource}, raise_on_error=False)
+    assert not result.success
+    assert not held_open(tmp_path / "warehouse.duckdb")
+
+
+def test_outside_a_run_a_connection_leaves_nothing_open(resource, tmp_path: Path) -> None:
+    with resource.get_connection() as connection:
+        assert connection.execute("SELECT 42").fetchall() == [(42,)]
+    assert not held_open(tmp_path / "warehouse.duckdb")
+
+
+def test_the_steps_connections_share_the_held_config(resource) -> None:
+    # GX and the dbt profile open the file with this config: dagster-duckdb's user agent
+    # unless the resource names its own
+    assert opened_config(resource) == {"custom_user_agent": "test", "threads": 2}
+    plain = WarehouseDuckDBResource(database="x.duckdb", connection_config={"threads": 2})
+    assert opened_config(plain) == {"custom_user_agent": "dagster", "threads": 2}
