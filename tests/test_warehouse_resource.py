@@ -10,9 +10,17 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from dagster import asset, materialize
 
-from orchestration.resources import WarehouseDuckDBResource, opened_config
+from orchestration.dbt.project import dbt_environment
+from orchestration.resources import (
+    USER_AGENT,
+    WarehouseDuckDBResource,
+    duckdb_config,
+    opened_config,
+)
+from orchestration.settings import DBT_PROJECT_DIR, load_settings
 
 OTHER_CONFIG = {"threads": 1}
 
@@ -97,3 +105,19 @@ def test_the_steps_connections_share_the_held_config(resource) -> None:
     assert opened_config(resource) == {"custom_user_agent": "test", "threads": 2}
     plain = WarehouseDuckDBResource(database="x.duckdb", connection_config={"threads": 2})
     assert opened_config(plain) == {"custom_user_agent": "dagster", "threads": 2}
+
+
+def test_the_dbt_profile_opens_the_warehouse_with_the_resources_config() -> None:
+    # dbt's in-process build shares the run's open database only with the same config: the
+    # profile renders it from the variables dbt_environment() sets from the same settings
+    # (every whole build of the suite runs in-process while the run holds the file)
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    options = profile["channel_warehouse"]["outputs"]["dev"]["config_options"]
+    settings = load_settings()
+    assert set(options) == set(duckdb_config(settings))
+    assert options["custom_user_agent"] == USER_AGENT
+    assert "env_var('DUCKDB_MEMORY_LIMIT'" in options["memory_limit"]
+    assert "env_var('DUCKDB_THREADS'" in options["threads"]
+    environment = dbt_environment()
+    assert environment["DUCKDB_MEMORY_LIMIT"] == duckdb_config(settings)["memory_limit"]
+    assert int(environment["DUCKDB_THREADS"]) == duckdb_config(settings)["threads"]
