@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from dagster import AssetKey
 
-from orchestration.dbt.assets import FULL_BUILD_EXCLUDED, TRANSLATOR, dbt_command
+from orchestration.dbt.assets import FULL_BUILD_EXCLUDED, TRANSLATOR, dbt_command, dbt_models
 from orchestration.dbt.project import ensure_manifest
+from orchestration.dbt.translator import TESTS_LEFT_TO_DBT
 from orchestration.dbt.window import BuildPlan
 
 KEY_QUERY = "assert_incremental_keys_are_unique"
@@ -39,7 +40,9 @@ def generic_tests_by_column(manifest: dict[str, Any]) -> dict[tuple[str, str], s
 def test_the_full_build_leaves_out_only_the_two_covered_tests() -> None:
     full = dbt_command(BuildPlan("full", "test", None, ""))
     assert full[:4] == ["build", "--target", "dev", "--full-refresh"]
-    assert full[4:] == FULL_BUILD_EXCLUDED == ["--exclude", KEY_QUERY, UNIONED_KEY_TEST]
+    # one flag per test: dagster-dbt reads the flags of a process build one value each
+    assert full[4:] == FULL_BUILD_EXCLUDED
+    assert FULL_BUILD_EXCLUDED == ["--exclude", KEY_QUERY, "--exclude", UNIONED_KEY_TEST]
     window = dbt_command(BuildPlan("window", "test", None, ""))
     assert KEY_QUERY not in window  # a window build runs the query (and no generic test)
 
@@ -75,8 +78,14 @@ def test_the_full_build_covers_the_unioned_key(manifest: dict[str, Any]) -> None
         assert construct not in sql, construct
     tests = generic_tests_by_column(manifest)
     assert {"unique", "not_null"} <= tests[("int_sales_lines_checked", "sales_line_id")]
-    # the test stays the model's primary-key test: `dbt build` by hand runs it
+    # the test stays the model's primary-key test: `dbt build` by hand runs it; no build from
+    # Dagster does, so it is no asset check (which would show "skipped" after every run)
     assert {"unique", "not_null"} <= tests[("int_sales_lines_unioned", "sales_line_id")]
+    assert TESTS_LEFT_TO_DBT == (UNIONED_KEY_TEST,)
+    unioned_key = AssetKey(["intermediate", "int_sales_lines_unioned"])
+    checks = {key.name for key in dbt_models.check_keys if key.asset_key == unioned_key}
+    assert UNIONED_KEY_TEST not in checks
+    assert "not_null_int_sales_lines_unioned_sales_line_id" in checks
     assert any(
         unique_id.startswith(f"test.channel_warehouse.{UNIONED_KEY_TEST}.") for unique_id in nodes
     )
