@@ -15,6 +15,7 @@ from dagster import asset, materialize
 
 from orchestration.dbt.project import dbt_environment
 from orchestration.resources import (
+    LARGE_WRITE_ROWS,
     USER_AGENT,
     WarehouseDuckDBResource,
     duckdb_config,
@@ -121,3 +122,22 @@ def test_the_dbt_profile_opens_the_warehouse_with_the_resources_config() -> None
     environment = dbt_environment()
     assert environment["DUCKDB_MEMORY_LIMIT"] == duckdb_config(settings)["memory_limit"]
     assert int(environment["DUCKDB_THREADS"]) == duckdb_config(settings)["threads"]
+
+
+def test_a_step_that_wrote_a_large_table_leaves_the_warehouse_closed(resource, tmp_path) -> None:
+    # DuckDB keeps what it wrote cached up to its memory limit: after a large write the next
+    # step opens the file cold rather than add its own memory on top
+    database = tmp_path / "warehouse.duckdb"
+    seen: dict[str, bool] = {}
+
+    @asset
+    def writes(duckdb: WarehouseDuckDBResource) -> None:
+        with duckdb.get_connection() as connection:
+            connection.execute("SELECT 1").fetchall()
+        duckdb.release_after_write(LARGE_WRITE_ROWS - 1)
+        seen["after a small write"] = held_open(database)
+        duckdb.release_after_write(LARGE_WRITE_ROWS)
+        seen["after a large write"] = held_open(database)
+
+    assert materialize([writes], resources={"duckdb": resource}).success
+    assert seen == {"after a small write": True, "after a large write": False}

@@ -327,9 +327,12 @@ def run_dbt_build(
     the models dbt did build are recorded as materialized either way."""
     settings = load_settings()
     in_process = settings.engine == "duckdb" and builds_whole_project(context)
-    # in this process dbt shares the run's open warehouse (the profile's config_options); a dbt
-    # process, and Spark's landing and mirroring, open the file themselves
-    with nullcontext() if in_process else duckdb.released():
+    # In this process a window build shares the run's open warehouse (the profile's
+    # config_options). A dbt process, and Spark's landing and mirroring, open the file
+    # themselves; a full build rewrites every table: it starts from a closed file, DuckDB's
+    # memory its own (and the step closes the file after it, WarehouseDuckDBResource).
+    shared = in_process and plan.kind != "full"
+    with nullcontext() if shared else duckdb.released():
         build, mirrored = _build_and_mirror(context, dbt, plan, settings, in_process)
     if mirrored:
         context.log.info(f"{settings.engine}: {len(mirrored)} tables mirrored into the warehouse")
@@ -378,3 +381,5 @@ def dbt_models(
             record_build(connection, context.run.run_id, plan)
     else:
         context.log.info("dbt: a subset of the models was built; the build is not recorded")
+    if plan.kind == "full":
+        duckdb.release()

@@ -41,7 +41,7 @@ from orchestration.partitions import (
     single_run_backfill,
     window_dates,
 )
-from orchestration.resources import RawFilesResource
+from orchestration.resources import RawFilesResource, WarehouseDuckDBResource
 
 RAW_GROUP = "raw"
 # metadata lists (files with an extra column, rejected files) are cut to stay readable
@@ -241,7 +241,10 @@ def build_ingest_asset(table_name: str) -> AssetsDefinition:
     ) -> MaterializeResult:
         with duckdb.get_connection() as conn:
             load = _load_partitions if dated else _load_snapshot
-            return load(context, conn, table, raw_files.path, config.reload)
+            result = load(context, conn, table, raw_files.path, config.reload)
+        if isinstance(duckdb, WarehouseDuckDBResource):
+            duckdb.release_after_write(int(result.metadata["rows_loaded"]))
+        return result
 
     return ingest
 
