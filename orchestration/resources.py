@@ -72,7 +72,7 @@ class WarehouseDuckDBResource(DuckDBResource):
       buffers (1M-line history, four alternating pairs: 15.5-16.8 s -> 13.7-15.2 s). The steps'
       connections, GX's and dbt's in-process build share that instance (same config). A step
       that hands the file to another process or opens it otherwise (a dbt process, Spark's
-      landing) does it inside `released()`. A step that wrote a large table (a full load of a
+      landing) calls `release()` first. A step that wrote a large table (a full load of a
       feed, a full dbt build) releases the file when done (`release_after_write()`,
       `release()`): DuckDB keeps the blocks it wrote cached up to its memory limit, and the
       next step's own memory would come on top (30M lines: the POS load started at 1.7 GB and
@@ -100,13 +100,6 @@ class WarehouseDuckDBResource(DuckDBResource):
             finally:
                 connection.close()  # closing twice (here, then dagster-duckdb) is harmless
 
-    @contextmanager
-    def released(self) -> Iterator[None]:
-        """The file closed by this resource for the block (the next get_connection() opens it
-        again): for a dbt or Spark process, or a connection with another config."""
-        self.release()
-        yield
-
     def release_after_write(self, rows: int) -> None:
         """After a step wrote `rows` rows: from LARGE_WRITE_ROWS on, the file is closed (DuckDB's
         cache with it) and the next step opens it cold, as every step did before runs held it."""
@@ -114,7 +107,8 @@ class WarehouseDuckDBResource(DuckDBResource):
             self.release()
 
     def release(self) -> None:
-        """Close the file held for the run (the next get_connection() opens it again)."""
+        """Close the file held for the run (the next get_connection() opens it again): for a dbt
+        or Spark process, a connection with another config, or after a large write."""
         connection, self._run_connection = self._run_connection, None
         if connection is not None:
             connection.close()

@@ -29,11 +29,15 @@ OTHER_CONFIG = {"threads": 1}
 def held_open(database: Path) -> bool:
     """Whether this process holds the file open with another config than OTHER_CONFIG."""
     try:
-        duckdb.connect(str(database), config=OTHER_CONFIG).close()
+        connect_with_other_config(database).close()
     except duckdb.ConnectionException as error:
         assert "different configuration" in str(error), error
         return True
     return False
+
+
+def connect_with_other_config(database: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(database), config=OTHER_CONFIG)
 
 
 @pytest.fixture
@@ -57,11 +61,11 @@ def test_a_run_holds_the_warehouse_open_from_step_to_step(resource, tmp_path: Pa
     @asset(deps=[first])
     def second(duckdb: WarehouseDuckDBResource) -> None:
         seen["in the next step"] = held_open(database)
-        with duckdb.released():
-            seen["released"] = held_open(database)
-            # what a dbt process or another config can do meanwhile
-            with duckdb_connect_other(database) as other:
-                other.execute("INSERT INTO t VALUES (2)")
+        duckdb.release()
+        seen["released"] = held_open(database)
+        # what a dbt process or another config can do meanwhile
+        with connect_with_other_config(database) as other:  # (`duckdb` is the resource here)
+            other.execute("INSERT INTO t VALUES (2)")
         with duckdb.get_connection() as connection:  # opened again, the other's row there
             seen["rows after the release"] = connection.execute("SELECT count(*) FROM t").fetchall()
         seen["held again"] = held_open(database)
@@ -76,10 +80,6 @@ def test_a_run_holds_the_warehouse_open_from_step_to_step(resource, tmp_path: Pa
         "held again": True,
     }
     assert not held_open(database)  # the run's end closed it
-
-
-def duckdb_connect_other(database: Path) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(database), config=OTHER_CONFIG)
 
 
 def test_a_failed_run_closes_the_warehouse_too(resource, tmp_path: Path) -> None:

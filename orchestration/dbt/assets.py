@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -331,9 +331,9 @@ def run_dbt_build(
     # config_options). A dbt process, and Spark's landing and mirroring, open the file
     # themselves; a full build rewrites every table: it starts from a closed file, DuckDB's
     # memory its own (and the step closes the file after it, WarehouseDuckDBResource).
-    shared = in_process and plan.kind != "full"
-    with nullcontext() if shared else duckdb.released():
-        build, mirrored = _build_and_mirror(context, dbt, plan, settings, in_process)
+    if not in_process or plan.kind == "full":
+        duckdb.release()
+    build, mirrored = _build_and_mirror(context, dbt, plan, settings, in_process)
     if mirrored:
         context.log.info(f"{settings.engine}: {len(mirrored)} tables mirrored into the warehouse")
     yield from with_row_counts(build.events, duckdb, build.manifest)
