@@ -14,7 +14,10 @@ temp table `ingest_stage` with all values as text (columns named like the raw ta
 
 and say, per file, how many records the file holds by a count that does not use the parser
 (StageInfo.records_in_file: physical lines less blank and header lines, rows of the sheet), and
-which files it could not read at all (StageInfo.unreadable).
+which files it could not read at all (StageInfo.unreadable). The stage need not be stored:
+Arrow stagers register their Arrow table under the stage's name, and a stager whose records
+are parsed in SQL (JSONL) types them in the parsing statement (StagedChunk.typed): from the
+typed rows on, everything below is shared.
 
 `run_load` does the rest, set-based in DuckDB: a file that cannot be read at all (0 bytes, a
 link leaving RAW_DIR, undecodable, a broken archive) becomes one quarantined record, row 0
@@ -172,10 +175,23 @@ class LoadResult:
 
 class StagedChunk:
     """A chunk's files as a stager read them: what it learned (`info`), and how to put the
-    records into `ingest_stage` on the loader's connection (`write`, called once)."""
+    records into `ingest_stage` on the loader's connection (`write`, called once).
 
-    def __init__(self, info: StageInfo, write: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    `typed`: the stager's `write` creates `ingest_typed` itself, in the statement that stages
+    the records (`typed_table_sql` over its own query), and no `ingest_stage`: a copy of every
+    value as text, written only to be read once by the typing, was a third of the JSONL feeds'
+    SQL time. Such a stager keeps the records as delivered in `info.raw_records`.
+    """
+
+    def __init__(
+        self,
+        info: StageInfo,
+        write: Callable[[duckdb.DuckDBPyConnection], None],
+        *,
+        typed: bool = False,
+    ) -> None:
         self.info = info
+        self.typed = typed
         self._write: Callable[[duckdb.DuckDBPyConnection], None] | None = write
 
     def write(self, conn: duckdb.DuckDBPyConnection) -> None:
@@ -433,18 +449,23 @@ def _errors_expression(table: RawTable) -> str:
     )
 
 
-def _build_typed_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
-    """`ingest_typed`: the stage typed column by column, with each row's list of errors."""
+def typed_table_sql(table: RawTable, stage: str, keep: Sequence[str] = ()) -> str:
+    """The statement that creates `ingest_typed` from the stage rows that the query `stage`
+    gives: each column typed, each row's list of errors, and the stage columns in `keep`."""
     typed_columns = ", ".join(
         f"{typed_expression(c, quote(c.name))} AS {_typed_name(c)}" for c in table.columns
     )
-    errors = _errors_expression(table)
     output_columns = ", ".join(f"{_typed_name(c)} AS {quote(c.name)}" for c in table.columns)
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {TYPED} AS
-        SELECT _source_file, _source_row, {output_columns}, {errors} AS _errors
-        FROM (SELECT *, {typed_columns} FROM {STAGE})"""
-    )
+    kept = "".join(f", {quote(name)}" for name in keep)
+    return f"""CREATE OR REPLACE TEMP TABLE {TYPED} AS
+        SELECT _source_file, _source_row, {output_columns}, {_errors_expression(table)} AS _errors
+               {kept}
+        FROM (SELECT *, {typed_columns} FROM ({stage}))"""
+
+
+def _build_typed_table(conn: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    """`ingest_typed` from `ingest_stage`."""
+    conn.execute(typed_table_sql(table, f"SELECT * FROM {STAGE}"))
 
 
 def _build_rejected_table(conn: duckdb.DuckDBPyConnection, file_checks: Sequence[str]) -> None:
@@ -485,23 +506,30 @@ def _build_rejected_table(conn: duckdb.DuckDBPyConnection, file_checks: Sequence
 
 
 def _raw_record_expression(table: RawTable) -> str:
-    """The record as delivered, or rebuilt as JSON from the staged text of each column; none
-    for a file quarantined whole (row 0: the file is the record)."""
+    """The record as delivered, or rebuilt as JSON from the staged text of each column."""
     members = ", ".join(f"{sql_string(c.name)}: {quote(c.name)}" for c in table.columns)
-    return (
-        f"CASE WHEN _source_row <> {WHOLE_FILE_ROW} "
-        f"THEN coalesce(rtrim(_raw_record, chr(13)), to_json({{{members}}})::VARCHAR) END"
-    )
+    return f"coalesce(rtrim(_raw_record, chr(13)), to_json({{{members}}})::VARCHAR)"
 
 
-def _rejected_stage_sql(raw_records: str | None) -> str:
-    """The stage rows of rejected records, with the record as delivered where there is one."""
+def _rejected_records_sql(table: RawTable, raw_records: str | None, staged: bool) -> str:
+    """(_source_file, _source_row, raw_record) of the rejected records: the record as
+    delivered, from the stager's table of them or the stage, else rebuilt from the stage's
+    text. A file rejected whole (row 0) has none: the file is the record."""
+    if not staged:  # a typed stager (StagedChunk.typed) keeps every record in raw_records
+        if raw_records is None:
+            raise ValueError(f"{table.name}: a typed stager must keep its raw records")
+        return f"""SELECT _source_file, _source_row, rtrim(_raw_record, chr(13)) AS raw_record
+            FROM {raw_records} SEMI JOIN {REJECTED} USING (_source_file, _source_row)"""
     rejected = f"{STAGE} SEMI JOIN {REJECTED} USING (_source_file, _source_row)"
-    if raw_records is None:
-        return f"SELECT * FROM {rejected}"
-    return f"""SELECT s.* REPLACE (coalesce(s._raw_record, r._raw_record) AS _raw_record)
-        FROM (SELECT * FROM {rejected}) AS s
-        LEFT JOIN {raw_records} AS r USING (_source_file, _source_row)"""
+    rows = f"SELECT * FROM {rejected}"
+    if raw_records is not None:
+        rows = f"""SELECT s.* REPLACE (coalesce(s._raw_record, r._raw_record) AS _raw_record)
+            FROM (SELECT * FROM {rejected}) AS s
+            LEFT JOIN {raw_records} AS r USING (_source_file, _source_row)"""
+    # several stage rows may share a source row (JSONL order lines): one record
+    return f"""SELECT _source_file, _source_row,
+               any_value({_raw_record_expression(table)}) AS raw_record
+        FROM ({rows}) GROUP BY ALL"""
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -535,10 +563,8 @@ def _register_files(
     conn.unregister("ingest_files_arrow")
 
 
-def _stage_whole_files(
-    conn: duckdb.DuckDBPyConnection, rejected: dict[str, tuple[str, str]]
-) -> None:
-    """One stage record, row 0, per file that can't be read at all, with its reason."""
+def _add_whole_files(conn: duckdb.DuckDBPyConnection, rejected: dict[str, tuple[str, str]]) -> None:
+    """One typed record, row 0, per file that can't be read at all, its reason its error."""
     if not rejected:
         return
     rows = pa.table(
@@ -550,7 +576,12 @@ def _stage_whole_files(
         }
     )
     conn.register("ingest_whole_files_arrow", rows)
-    conn.execute(f"INSERT INTO {STAGE} BY NAME SELECT * FROM ingest_whole_files_arrow")
+    conn.execute(
+        f"""INSERT INTO {TYPED} BY NAME
+        SELECT _source_file, _source_row,
+               [{{'field': _error_field, 'reason': _error_reason}}] AS _errors
+        FROM ingest_whole_files_arrow"""
+    )
     conn.unregister("ingest_whole_files_arrow")
 
 
@@ -561,7 +592,7 @@ def _count_read(conn: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE OR REPLACE TEMP TABLE {READ} AS
         SELECT _source_file, count(DISTINCT _source_row) AS n,
                bool_or(_source_row = {WHOLE_FILE_ROW}) AS whole_file
-        FROM {STAGE} GROUP BY ALL"""
+        FROM {TYPED} GROUP BY ALL"""
     )
 
 
@@ -579,7 +610,7 @@ def _stage_files_nothing_was_read_from(conn: duckdb.DuckDBPyConnection, unit: st
         )
         for relative, n in missing
     }
-    _stage_whole_files(conn, reasons)
+    _add_whole_files(conn, reasons)
     if reasons:
         _count_read(conn)
 
@@ -601,7 +632,8 @@ def _replace_rows(
     table: RawTable,
     loaded_at: datetime,
     batch_id: str,
-    raw_records: str | None = None,
+    raw_records: str | None,
+    staged: bool,
 ) -> None:
     target = f"{RAW_SCHEMA}.{quote(table.name)}"
     quarantine = f"{RAW_SCHEMA}.{QUARANTINE_TABLE}"
@@ -631,11 +663,8 @@ def _replace_rows(
         SELECT {feed}, r._source_file, r._source_row, r.field, r.reason, s.raw_record,
                $loaded_at, $batch
         FROM {REJECTED} AS r
-        JOIN (SELECT _source_file, _source_row,
-                     any_value({_raw_record_expression(table)}) AS raw_record
-              FROM ({_rejected_stage_sql(raw_records)})
-              GROUP BY ALL) AS s
-        USING (_source_file, _source_row)""",
+        LEFT JOIN ({_rejected_records_sql(table, raw_records, staged)}) AS s
+            USING (_source_file, _source_row)""",
         {"loaded_at": loaded_at, "batch": batch_id},
     )
 
@@ -709,6 +738,7 @@ def _whole_file_rejections(conn: duckdb.DuckDBPyConnection, table: RawTable) -> 
 
 
 def _drop_temp_tables(conn: duckdb.DuckDBPyConnection, *others: str) -> None:
+    conn.unregister(STAGE)  # where the stage is Arrow (staging.stage_arrow); else a no-op
     for name in (STAGE, TYPED, REJECTED, FILES, FILE_REJECTS, COUNTS, READ, *others):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
@@ -755,17 +785,20 @@ def _write_chunk(
     try:
         # inside: a write that fails half way leaves no stage table on the connection
         staged.write(conn)
+        if not staged.typed:
+            _build_typed_table(conn, table)
         rejected_whole = {s.relative: s.problem for s in files if s.problem is not None}
         rejected_whole.update(info.unreadable)
         _register_files(conn, table, files, info.records_in_file)
-        _stage_whole_files(conn, rejected_whole)
+        _add_whole_files(conn, rejected_whole)
         _count_read(conn)
         _stage_files_nothing_was_read_from(conn, info.count_unit)
-        _build_typed_table(conn, table)
         _build_rejected_table(conn, [*file_checks, record_count_check(info.count_unit)])
         conn.execute("BEGIN TRANSACTION")
         try:
-            _replace_rows(conn, table, loaded_at, result.batch_id, info.raw_records)
+            _replace_rows(
+                conn, table, loaded_at, result.batch_id, info.raw_records, not staged.typed
+            )
             counts = _log_and_reconcile(conn, table, loaded_at, result.batch_id)
             rejected = _whole_file_rejections(conn, table)
             conn.execute("COMMIT")

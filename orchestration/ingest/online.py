@@ -4,8 +4,9 @@ Each file's bytes are read as the file they are (by Python: DuckDB's file reader
 as a glob pattern, and a delivered name may hold `*` or `[`), a byte-order mark is dropped, and
 the file must be UTF-8 (else it is quarantined whole; the rest of the feed goes on). DuckDB then
 splits the texts into physical lines, so that each record keeps its exact line number; the
-lines go to a table of their own, then JSON is parsed and every field extracted as text in SQL,
-and typed by the shared machinery in core.py. Every key of the contract must be in a record
+lines go to a table of their own, then JSON is parsed and every field extracted as text in SQL
+and typed by the shared machinery in core.py, in one statement (the text is never stored). Every
+key of the contract must be in a record
 (JSON null is a value; a missing key is not).
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from orchestration.ingest.core import (
-    STAGE,
+    TYPED,
     LoadResult,
     SourceFile,
     StagedChunk,
@@ -30,6 +31,7 @@ from orchestration.ingest.core import (
     quote,
     run_load,
     sql_string,
+    typed_table_sql,
 )
 from orchestration.ingest.lines import join_lines, record_counts
 from orchestration.ingest.tables import ONLINE_ORDER_LINES, ONLINE_REFUNDS, RawTable
@@ -38,6 +40,9 @@ ORDER_LINES_KEY = "lines"
 MISSING_KEY = "key missing from the record"
 # fields of the objects in an order's `lines` array; every other column is order-level
 LINE_FIELDS = ("line_no", "sku", "quantity", "unit_price", "promo_discount")
+# the keys of a record and of its array's elements that the contract does not know, kept beside
+# the typed rows (ingest_typed) for StageInfo.extra_columns
+EXTRA_KEY_COLUMNS = ("top_extra", "item_extra")
 
 # The records as delivered: every non-blank physical line of the files being staged. It is a
 # table of its own because `read_text` runs on one thread, while the JSON parsing that reads
@@ -267,9 +272,10 @@ def _nested_records_sql(nested_key: str, nested_fields: Sequence[str]) -> tuple[
 def _stage_sql(
     table: RawTable, nested_key: str | None = None, nested_fields: Sequence[str] = ()
 ) -> str:
-    """The stage from the lines table; with a nested array, one row per element of it.
+    """The stage rows from the lines table, a query; with a nested array, one row per element.
 
-    `_raw_record` stays NULL: core takes the quarantined records from the lines table.
+    `_raw_record` stays NULL: core takes the quarantined records from the lines table. The
+    rows are typed in the same statement (core.typed_table_sql): they are never stored as text.
     """
     top_fields = [c.name for c in table.columns if c.name not in nested_fields]
     elements_cte, error_field, error_reason = (
@@ -279,7 +285,7 @@ def _stage_sql(
     values += [
         f"item_values[{i}] AS {quote(name)}" for i, name in enumerate(nested_fields, start=1)
     ]
-    return f"""CREATE OR REPLACE TEMP TABLE {STAGE} AS
+    return f"""
         WITH {_parsed_sql(top_fields, nested_key)},
         {elements_cte}
         SELECT _source_file, _source_row, NULL::VARCHAR AS _raw_record,
@@ -298,14 +304,15 @@ def _jsonl_stager(nested_key: str | None = None, nested_fields: Sequence[str] = 
         def write(conn: duckdb.DuckDBPyConnection) -> None:
             _build_lines_table(conn, texts)
             try:
-                conn.execute(_stage_sql(table, nested_key, nested_fields))
+                stage = _stage_sql(table, nested_key, nested_fields)
+                conn.execute(typed_table_sql(table, stage, keep=EXTRA_KEY_COLUMNS))
                 _collect_extra_keys(conn, nested_key, info)
             except BaseException:
                 conn.execute(f"DROP TABLE IF EXISTS temp.{LINES}")
                 raise
             info.raw_records = LINES  # run_load drops it with its own temp tables
 
-        return StagedChunk(info, write)
+        return StagedChunk(info, write, typed=True)
 
     return read
 
@@ -314,10 +321,10 @@ def _collect_extra_keys(
     conn: duckdb.DuckDBPyConnection, nested_key: str | None, info: StageInfo
 ) -> None:
     rows = conn.execute(
-        f"""SELECT DISTINCT _source_file, unnest(top_extra) FROM {STAGE} WHERE len(top_extra) > 0
+        f"""SELECT DISTINCT _source_file, unnest(top_extra) FROM {TYPED} WHERE len(top_extra) > 0
         UNION
         SELECT DISTINCT _source_file, {sql_string((nested_key or "") + ".")} || unnest(item_extra)
-        FROM {STAGE} WHERE len(item_extra) > 0
+        FROM {TYPED} WHERE len(item_extra) > 0
         ORDER BY ALL"""
     ).fetchall()
     for relative, key in rows:
