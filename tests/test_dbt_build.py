@@ -96,6 +96,20 @@ def query(built):
     return _query
 
 
+def _altered_copy(built, folder: Path, *statements: str) -> Path:
+    """A copy of the built warehouse in `folder`, the statements run on it."""
+    db_path, _ = built
+    copy = folder / "warehouse.duckdb"
+    shutil.copyfile(db_path, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+    return copy
+
+
 def _one(rows: list[tuple]) -> tuple:
     assert len(rows) == 1, rows
     return rows[0]
@@ -698,9 +712,7 @@ def test_refunds_of_a_window_find_their_order_lines_of_any_age(
     # not found there (macro rows_referenced_by). With 0 days, RF2's order (4 days before the
     # window) and RF3's unknown one take the second way, JD1's (in the window) the first;
     # either way the rows are those of the full build.
-    db_path, _ = built
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(db_path, copy)
+    copy = _altered_copy(built, tmp_path)
     refund_lines = (
         "select * from intermediate.int_online_refund_lines "
         "where business_date between '2023-04-05' and '2023-07-01' order by all"
@@ -755,28 +767,19 @@ def test_mart_reconciliations_check_the_months_a_window_rebuilt(
     # years, a business date of the month gone from dim_date. The singular tests that
     # reconcile the marts with the sales lines (run with the marts) read the months that a
     # build over the window rebuilt (macro rebuilt_months), every month without a window.
-    db_path, _ = built
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(db_path, copy)
-    con = duckdb.connect(str(copy))
-    try:
-        con.execute(
-            "update marts.channel_performance set net_sales = net_sales + 0.01 "
-            "where month = '2023-04-01' and channel = 'tmall'"
-        )
-        con.execute(
-            "update marts.product_line_performance set net_sales = net_sales + 0.01 "
-            "where product_line = 'all' and ((period_type, period_start) "
-            "in (('month', '2023-04-01'), ('year', '2023-01-01')))"
-        )
-        con.execute(
-            "update marts.regional_coverage set net_sales = net_sales + 0.01 "
-            "where period_type = 'year' and period_start = '2023-01-01' "
-            "and region = 'all' and city_tier = 'all'"
-        )
-        con.execute("delete from marts.dim_date where date_day = '2023-04-01'")
-    finally:
-        con.close()
+    copy = _altered_copy(
+        built,
+        tmp_path,
+        "update marts.channel_performance set net_sales = net_sales + 0.01 "
+        "where month = '2023-04-01' and channel = 'tmall'",
+        "update marts.product_line_performance set net_sales = net_sales + 0.01 "
+        "where product_line = 'all' and ((period_type, period_start) "
+        "in (('month', '2023-04-01'), ('year', '2023-01-01')))",
+        "update marts.regional_coverage set net_sales = net_sales + 0.01 "
+        "where period_type = 'year' and period_start = '2023-01-01' "
+        "and region = 'all' and city_tier = 'all'",
+        "delete from marts.dim_date where date_day = '2023-04-01'",
+    )
     monkeypatch.setenv("WAREHOUSE_WINDOW_START", window[0] if window else "")
     monkeypatch.setenv("WAREHOUSE_WINDOW_END", window[1] if window else "")
     project = _copy_project(tmp_path, dbt_samples.TEST_CITIES_CSV)
@@ -789,3 +792,55 @@ def test_mart_reconciliations_check_the_months_a_window_rebuilt(
         if r["unique_id"].startswith("test.")  # not the on-run-start hook
     }
     assert statuses == {name: "fail" if fails else "pass" for name in RECONCILIATION_TESTS}
+
+
+# --- the staging keys that a full build from Dagster leaves to the channel models ----------
+
+# (view, its key tests, the channel model built from it, the raw table under the view)
+STAGING_KEY_CASES = [
+    (
+        "stg_online__order_lines",
+        "order_line_id",
+        "int_online_sales_lines",
+        "online_order_lines",
+    ),
+    ("stg_store__pos_lines", "pos_line_id", "int_store_sales_lines", "store_pos_lines"),
+]
+
+
+@pytest.mark.parametrize(("view", "key", "model", "raw_table"), STAGING_KEY_CASES)
+def test_a_duplicate_staging_key_fails_the_full_builds_channel_key_test(
+    built, tmp_path, view, key, model, raw_table
+):
+    # A full build from Dagster leaves out the key tests of the big staging views
+    # (FULL_BUILD_EXCLUDED): the channel model's key tests must catch what they would. A raw
+    # row delivered again under the next business date is a key the dedupe keeps twice.
+    from orchestration.dbt.assets import FULL_BUILD_EXCLUDED
+
+    copy = _altered_copy(
+        built,
+        tmp_path,
+        f"insert into raw.{raw_table} select * replace (_business_date + 1 as _business_date,"
+        f" _source_file || '.again' as _source_file) from raw.{raw_table} limit 1",
+    )
+    project = _copy_project(tmp_path, dbt_samples.TEST_CITIES_CSV)
+    view_tests = [f"unique_{view}_{key}", f"not_null_{view}_{key}"]
+    assert set(view_tests) <= set(FULL_BUILD_EXCLUDED)
+
+    def test_statuses(*args: str) -> dict[str, str]:
+        result = _run_dbt(project, copy, tmp_path, *args)
+        assert result.returncode == 1, result.stdout[-4000:]
+        run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
+        return {
+            r["unique_id"].split(".")[2]: r["status"]
+            for r in run_results["results"]
+            if r["unique_id"].startswith("test.")
+        }
+
+    built_statuses = test_statuses(
+        "build", "--full-refresh", "--select", view, model, *FULL_BUILD_EXCLUDED
+    )
+    assert built_statuses[f"unique_{model}_sales_line_id"] == "fail", built_statuses
+    assert not set(view_tests) & set(built_statuses)
+    # the duplicate is one of the view's key, which the view's own test (left out) sees too
+    assert test_statuses("test", "--select", *view_tests)[f"unique_{view}_{key}"] == "fail"

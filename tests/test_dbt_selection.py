@@ -1,5 +1,5 @@
 """What a dbt build selects and in what order, read from the project's manifest: the full
-build's two exclusions are covered by other tests, and an order-only dependency orders dbt's
+build's exclusions are covered by other tests, and an order-only dependency orders dbt's
 build without showing in Dagster's lineage."""
 
 from __future__ import annotations
@@ -18,6 +18,14 @@ from orchestration.dbt.window import BuildPlan
 
 KEY_QUERY = "assert_incremental_keys_are_unique"
 UNIONED_KEY_TEST = "unique_int_sales_lines_unioned_sales_line_id"
+# staging view, its key, the channel model built from it, the prefix of the model's key
+STAGING_KEYS = [
+    ("stg_online__order_lines", "order_line_id", "int_online_sales_lines", "online-sale-"),
+    ("stg_store__pos_lines", "pos_line_id", "int_store_sales_lines", "store-"),
+]
+STAGING_KEY_TESTS = [
+    f"{test}_{view}_{key}" for view, key, _, _ in STAGING_KEYS for test in ("unique", "not_null")
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +45,14 @@ def generic_tests_by_column(manifest: dict[str, Any]) -> dict[tuple[str, str], s
     return tests
 
 
-def test_the_full_build_leaves_out_only_the_two_covered_tests() -> None:
+def test_the_full_build_leaves_out_only_the_covered_tests() -> None:
     full = dbt_command(BuildPlan("full", "test", None, ""))
     assert full[:4] == ["build", "--target", "dev", "--full-refresh"]
     # one flag per test: dagster-dbt reads the flags of a process build one value each
     assert full[4:] == FULL_BUILD_EXCLUDED
-    assert FULL_BUILD_EXCLUDED == ["--exclude", KEY_QUERY, "--exclude", UNIONED_KEY_TEST]
+    assert (UNIONED_KEY_TEST, *STAGING_KEY_TESTS) == TESTS_LEFT_TO_DBT
+    left_out = [KEY_QUERY, *TESTS_LEFT_TO_DBT]
+    assert [arg for test in left_out for arg in ("--exclude", test)] == FULL_BUILD_EXCLUDED
     window = dbt_command(BuildPlan("window", "test", None, ""))
     assert KEY_QUERY not in window  # a window build runs the query (and no generic test)
 
@@ -81,7 +91,7 @@ def test_the_full_build_covers_the_unioned_key(manifest: dict[str, Any]) -> None
     # the test stays the model's primary-key test: `dbt build` by hand runs it; no build from
     # Dagster does, so it is no asset check (which would show "skipped" after every run)
     assert {"unique", "not_null"} <= tests[("int_sales_lines_unioned", "sales_line_id")]
-    assert TESTS_LEFT_TO_DBT == (UNIONED_KEY_TEST,)
+    assert UNIONED_KEY_TEST in TESTS_LEFT_TO_DBT
     unioned_key = AssetKey(["intermediate", "int_sales_lines_unioned"])
     checks = {key.name for key in dbt_models.check_keys if key.asset_key == unioned_key}
     assert UNIONED_KEY_TEST not in checks
@@ -89,6 +99,30 @@ def test_the_full_build_covers_the_unioned_key(manifest: dict[str, Any]) -> None
     assert any(
         unique_id.startswith(f"test.channel_warehouse.{UNIONED_KEY_TEST}.") for unique_id in nodes
     )
+
+
+@pytest.mark.parametrize(("view", "key", "model", "prefix"), STAGING_KEYS)
+def test_the_full_build_covers_the_staging_views_keys(
+    manifest: dict[str, Any], view: str, key: str, model: str, prefix: str
+) -> None:
+    # the channel model reads the view and keeps each of its rows (left joins only) under the
+    # view's key behind a fixed prefix: its own key tests fail on a duplicate or null key of
+    # the view (tests/test_dbt_build.py makes one and sees them fail)
+    nodes = manifest["nodes"]
+    channel = nodes[f"model.channel_warehouse.{model}"]
+    assert f"model.channel_warehouse.{view}" in channel["depends_on"]["nodes"]
+    sql = sql_without_comments(channel["raw_code"])
+    assert f"'{prefix}' || {key} as sales_line_id" in sql
+    joins = re.findall(r"(\w+) join ", sql)
+    assert joins and set(joins) == {"left"}, joins
+    tests = generic_tests_by_column(manifest)
+    assert {"unique", "not_null"} <= tests[(model, "sales_line_id")]
+    # the view's key tests stay its primary-key tests for `dbt build` by hand; no build from
+    # Dagster runs them, so they are no asset checks
+    assert {"unique", "not_null"} <= tests[(view, key)]
+    view_key = AssetKey(["staging", view])
+    checks = {check.name for check in dbt_models.check_keys if check.asset_key == view_key}
+    assert checks and not checks & set(STAGING_KEY_TESTS), checks
 
 
 def test_an_order_only_dependency_orders_dbt_but_is_no_lineage(manifest: dict[str, Any]) -> None:

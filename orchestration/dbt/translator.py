@@ -27,7 +27,13 @@ LAYERS = ("staging", "intermediate", "marts")
 # of the same build cover them (orchestration.dbt.assets, FULL_BUILD_EXCLUDED), and a window
 # build runs no generic test. As asset checks they would show "skipped" after every run; they
 # stay dbt tests, run by `dbt build` by hand and by the test suite.
-TESTS_LEFT_TO_DBT = ("unique_int_sales_lines_unioned_sales_line_id",)
+TESTS_LEFT_TO_DBT = (
+    "unique_int_sales_lines_unioned_sales_line_id",
+    "unique_stg_online__order_lines_order_line_id",
+    "not_null_stg_online__order_lines_order_line_id",
+    "unique_stg_store__pos_lines_pos_line_id",
+    "not_null_stg_store__pos_lines_pos_line_id",
+)
 
 
 def layer_of(dbt_resource_props: Mapping[str, Any]) -> str | None:
