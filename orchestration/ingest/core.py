@@ -2,8 +2,8 @@
 
 A feed loader only has to *stage* its files, in two steps (a Stager): read a chunk of files
 in Python, without the connection (it runs on a worker thread while the previous chunk is
-written, see `_read_ahead`), then, on the loader's connection, put every source record into the
-temp table `ingest_stage` with all values as text (columns named like the raw table's), plus
+written, see `_read_ahead`), then, on the loader's connection, make every source record a row of
+`ingest_stage` with all values as text (columns named like the raw table's), plus
 
     _source_file VARCHAR   path relative to RAW_DIR
     _source_row  BIGINT    row in the file (several stage rows may share it: JSONL order lines)
