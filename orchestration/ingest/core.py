@@ -564,7 +564,7 @@ def _register_files(
 
 
 def _add_whole_files(conn: duckdb.DuckDBPyConnection, rejected: dict[str, tuple[str, str]]) -> None:
-    """One typed record, row 0, per file that can't be read at all, its reason its error."""
+    """One typed record, row 0, per file that can't be read at all, with its reason as error."""
     if not rejected:
         return
     rows = pa.table(
