@@ -110,6 +110,20 @@ def _altered_copy(built, folder: Path, *statements: str) -> Path:
     return copy
 
 
+def _test_statuses(
+    project: Path, db_path: Path, work: Path, *args: str, returncode: int
+) -> dict[str, str]:
+    """Run dbt (which must exit with `returncode`): the status of each test it ran, by name."""
+    result = _run_dbt(project, db_path, work, *args)
+    assert result.returncode == returncode, result.stdout[-4000:]
+    run_results = json.loads((work / "target" / "run_results.json").read_text())
+    return {
+        r["unique_id"].split(".")[2]: r["status"]
+        for r in run_results["results"]
+        if r["unique_id"].startswith("test.")  # not the on-run-start hook
+    }
+
+
 def _one(rows: list[tuple]) -> tuple:
     assert len(rows) == 1, rows
     return rows[0]
@@ -783,14 +797,10 @@ def test_mart_reconciliations_check_the_months_a_window_rebuilt(
     monkeypatch.setenv("WAREHOUSE_WINDOW_START", window[0] if window else "")
     monkeypatch.setenv("WAREHOUSE_WINDOW_END", window[1] if window else "")
     project = _copy_project(tmp_path, dbt_samples.TEST_CITIES_CSV)
-    result = _run_dbt(project, copy, tmp_path, "test", "--select", *RECONCILIATION_TESTS)
-    assert result.returncode == (1 if fails else 0), result.stdout[-4000:]
-    run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
-    statuses = {
-        r["unique_id"].split(".")[-1]: r["status"]
-        for r in run_results["results"]
-        if r["unique_id"].startswith("test.")  # not the on-run-start hook
-    }
+    statuses = _test_statuses(
+        project, copy, tmp_path, "test", "--select", *RECONCILIATION_TESTS,
+        returncode=1 if fails else 0,
+    )  # fmt: skip
     assert statuses == {name: "fail" if fails else "pass" for name in RECONCILIATION_TESTS}
 
 
@@ -827,20 +837,14 @@ def test_a_duplicate_staging_key_fails_the_full_builds_channel_key_test(
     view_tests = [f"unique_{view}_{key}", f"not_null_{view}_{key}"]
     assert set(view_tests) <= set(FULL_BUILD_EXCLUDED)
 
-    def test_statuses(*args: str) -> dict[str, str]:
-        result = _run_dbt(project, copy, tmp_path, *args)
-        assert result.returncode == 1, result.stdout[-4000:]
-        run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
-        return {
-            r["unique_id"].split(".")[2]: r["status"]
-            for r in run_results["results"]
-            if r["unique_id"].startswith("test.")
-        }
-
-    built_statuses = test_statuses(
-        "build", "--full-refresh", "--select", view, model, *FULL_BUILD_EXCLUDED
-    )
+    built_statuses = _test_statuses(
+        project, copy, tmp_path, "build", "--full-refresh", "--select", view, model,
+        *FULL_BUILD_EXCLUDED, returncode=1,
+    )  # fmt: skip
     assert built_statuses[f"unique_{model}_sales_line_id"] == "fail", built_statuses
     assert not set(view_tests) & set(built_statuses)
     # the duplicate is one of the view's key, which the view's own test (left out) sees too
-    assert test_statuses("test", "--select", *view_tests)[f"unique_{view}_{key}"] == "fail"
+    view_statuses = _test_statuses(
+        project, copy, tmp_path, "test", "--select", *view_tests, returncode=1
+    )
+    assert view_statuses[f"unique_{view}_{key}"] == "fail"

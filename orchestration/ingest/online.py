@@ -5,9 +5,8 @@ as a glob pattern, and a delivered name may hold `*` or `[`), a byte-order mark 
 the file must be UTF-8 (else it is quarantined whole; the rest of the feed goes on). DuckDB then
 splits the texts into physical lines, so that each record keeps its exact line number; the
 lines go to a table of their own, then JSON is parsed and every field extracted as text in SQL
-and typed by the shared machinery in core.py, in one statement (the text is never stored). Every
-key of the contract must be in a record
-(JSON null is a value; a missing key is not).
+and typed by the shared machinery in core.py, in one statement (the text is never stored).
+Every key of the contract must be in a record (JSON null is a value; a missing key is not).
 """
 
 from __future__ import annotations
