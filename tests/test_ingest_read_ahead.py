@@ -92,3 +92,19 @@ def test_many_chunks_read_ahead_land_what_one_chunk_lands(
         logged, only_one, only_many = differences(conn, "load_log")
         assert logged == sum(files.values())
         assert (only_one, only_many) == (0, 0)
+
+
+def test_a_chunk_closes_at_its_loaders_size_or_at_the_file_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = [core.SourceFile(Path(f"f{i}"), f"f{i}", "", size=40) for i in range(10)]
+
+    def sizes(**kwargs: int) -> list[int]:
+        return [len(chunk) for chunk in core.chunked(files, **kwargs)]
+
+    # a chunk closes with the file that reaches the size
+    assert sizes(chunk_bytes=100) == [3, 3, 3, 1]
+    assert sizes(chunk_bytes=400) == [10]
+    assert sizes() == [10]  # the default, 128 MiB
+    monkeypatch.setattr(core, "CHUNK_FILES", 4)
+    assert sizes(chunk_bytes=400) == [4, 4, 2]

@@ -80,7 +80,8 @@ COUNTS = "ingest_counts"
 READ = "ingest_read"
 
 # Files are staged and committed in chunks so that memory stays bounded at any scale while
-# each DuckDB statement still covers many files.
+# each DuckDB statement still covers many files. A loader may choose its own size (run_load's
+# chunk_bytes): what a chunk's bytes cost in memory depends on how its stager reads them.
 CHUNK_BYTES = 128 * 1024 * 1024
 CHUNK_FILES = 2000
 
@@ -980,13 +981,15 @@ def in_name_order(files: Sequence[SourceFile]) -> list[SourceFile]:
     return sorted(files, key=lambda source: source.relative)
 
 
-def chunked(files: Sequence[SourceFile]) -> Iterator[list[SourceFile]]:
+def chunked(
+    files: Sequence[SourceFile], chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[list[SourceFile]]:
     chunk: list[SourceFile] = []
     size = 0
     for source in files:
         chunk.append(source)
         size += source.size
-        if size >= CHUNK_BYTES or len(chunk) >= CHUNK_FILES:
+        if size >= chunk_bytes or len(chunk) >= CHUNK_FILES:
             yield chunk
             chunk, size = [], 0
     if chunk:
@@ -1054,10 +1057,12 @@ def run_load(
     batch_id: str | None = None,
     force: bool = False,
     file_checks: Sequence[str] = (),
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> LoadResult:
     """Load a feed's files (all of them when `files` is None) into raw.<table>.
 
     A file whose content was already loaded under the same name is skipped unless `force`.
+    The files go in chunks of about `chunk_bytes` (or CHUNK_FILES files), one statement each.
     The feed's folder is searched for files that match no feed (raw.unrecognized_files).
     """
     ensure_raw_schema(conn)
@@ -1080,7 +1085,7 @@ def run_load(
         raise ValueError(f"{table.name} is a snapshot feed: load one file, got {len(sources)}")
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     try:
-        chunks = list(chunked(in_name_order(sources)))
+        chunks = list(chunked(in_name_order(sources), chunk_bytes))
         for chunk, staged in _read_ahead(table, stager, chunks):
             _write_chunk(conn, table, chunk, staged, file_checks, result, loaded_at)
             del staged
