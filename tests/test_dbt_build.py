@@ -848,3 +848,48 @@ def test_a_duplicate_staging_key_fails_the_full_builds_channel_key_test(
         project, copy, tmp_path, "test", "--select", *view_tests, returncode=1
     )
     assert view_statuses[f"unique_{view}_{key}"] == "fail"
+
+
+# --- the checked view's key, which a full build from Dagster checks by prefix --------------
+
+
+def test_a_key_both_distributor_models_hold_fails_the_full_builds_prefix_test(built, tmp_path):
+    # A full build leaves out the checked view's unique test (FULL_BUILD_EXCLUDED): its
+    # prefix-filtered one must catch what the channel models' own key tests cannot, a key in
+    # both distributor models (tests/test_dbt_selection.py pins the prefixes)
+    from orchestration.dbt.assets import FULL_BUILD_EXCLUDED
+
+    view = "int_sales_lines_checked"
+    whole, by_prefix = (
+        f"unique_{view}_sales_line_id",
+        f"unique_{view}_distributor_sales_line_id",
+    )
+    assert whole in FULL_BUILD_EXCLUDED and by_prefix not in FULL_BUILD_EXCLUDED
+    goods_line = (
+        "select min(sales_line_id) from intermediate.int_distributor_sales_lines"
+        " where line_type <> 'rebate' and reject_reason is null"
+    )
+    copy = _altered_copy(
+        built,
+        tmp_path,
+        "insert into intermediate.int_distributor_rebates_allocated select * replace"
+        f" (({goods_line}) as sales_line_id) from intermediate.int_distributor_rebates_allocated"
+        " limit 1",
+    )
+    project = _copy_project(tmp_path, dbt_samples.TEST_CITIES_CSV)
+    statuses = _test_statuses(
+        project, copy, tmp_path, "test", "--select", view, *FULL_BUILD_EXCLUDED, returncode=1
+    )
+    assert statuses[by_prefix] == "fail", statuses
+    assert whole not in statuses
+    # each model's own key test passes: the key is unique in each, not across them
+    model_statuses = _test_statuses(
+        project, copy, tmp_path, "test", "--select",
+        "unique_int_distributor_sales_lines_sales_line_id",
+        "unique_int_distributor_rebates_allocated_sales_line_id",
+        returncode=0,
+    )  # fmt: skip
+    assert set(model_statuses.values()) == {"pass"}, model_statuses
+    assert _test_statuses(project, copy, tmp_path, "test", "--select", whole, returncode=1) == {
+        whole: "fail"
+    }

@@ -18,6 +18,17 @@ from orchestration.dbt.window import BuildPlan
 
 KEY_QUERY = "assert_incremental_keys_are_unique"
 UNIONED_KEY_TEST = "unique_int_sales_lines_unioned_sales_line_id"
+CHECKED_KEY_TEST = "unique_int_sales_lines_checked_sales_line_id"
+CHECKED_PREFIX_TEST = "unique_int_sales_lines_checked_distributor_sales_line_id"
+# the channel models int_sales_lines_checked unions, the prefixes of their keys
+CHANNEL_KEY_PREFIXES = {
+    "int_online_sales_lines": ["online-sale-"],
+    "int_online_refund_lines": ["online-refund-"],
+    "int_store_sales_lines": ["store-"],
+    "int_distributor_sales_lines": ["distributor-"],
+    "int_overseas_sales_lines": ["shopee-", "lazada-"],
+}
+SHARED_PREFIX = "distributor-"
 # staging view, its key, the channel model built from it, the prefix of the model's key
 STAGING_KEYS = [
     ("stg_online__order_lines", "order_line_id", "int_online_sales_lines", "online-sale-"),
@@ -50,7 +61,7 @@ def test_the_full_build_leaves_out_only_the_covered_tests() -> None:
     assert full[:4] == ["build", "--target", "dev", "--full-refresh"]
     # one flag per test: dagster-dbt reads the flags of a process build one value each
     assert full[4:] == FULL_BUILD_EXCLUDED
-    assert (UNIONED_KEY_TEST, *STAGING_KEY_TESTS) == TESTS_LEFT_TO_DBT
+    assert (UNIONED_KEY_TEST, CHECKED_KEY_TEST, *STAGING_KEY_TESTS) == TESTS_LEFT_TO_DBT
     left_out = [KEY_QUERY, *TESTS_LEFT_TO_DBT]
     assert [arg for test in left_out for arg in ("--exclude", test)] == FULL_BUILD_EXCLUDED
     window = dbt_command(BuildPlan("window", "test", None, ""))
@@ -99,6 +110,47 @@ def test_the_full_build_covers_the_unioned_key(manifest: dict[str, Any]) -> None
     assert any(
         unique_id.startswith(f"test.channel_warehouse.{UNIONED_KEY_TEST}.") for unique_id in nodes
     )
+
+
+def test_the_full_build_covers_the_checked_key(manifest: dict[str, Any]) -> None:
+    # int_sales_lines_checked is a union of the channel models' rows, keys as they are. Each
+    # model's key has its own unique test and fixed prefixes that no other model's key starts
+    # with, but the two distributor models (the goods lines and the rebates allocated to them)
+    # share one: the view's unique test filtered to that prefix covers the rest of its key
+    # (tests/test_dbt_build.py puts a key in both and sees that test fail)
+    nodes = manifest["nodes"]
+    checked = nodes["model.channel_warehouse.int_sales_lines_checked"]
+    rebates = "int_distributor_rebates_allocated"
+    members = {name.rsplit(".", 1)[-1] for name in checked["depends_on"]["nodes"]}
+    assert members == {*CHANNEL_KEY_PREFIXES, rebates}
+    for model, prefixes in CHANNEL_KEY_PREFIXES.items():
+        sql = sql_without_comments(nodes[f"model.channel_warehouse.{model}"]["raw_code"])
+        keys = re.findall(r"'([a-z-]+)' \|\| [\w.]+ as sales_line_id", sql)
+        assert keys == prefixes and sql.count(" as sales_line_id") == len(prefixes), model
+    # the rebates' keys are their rebate's: a distributor line's key, or a prefix of its own
+    sql = sql_without_comments(nodes[f"model.channel_warehouse.{rebates}"]["raw_code"])
+    assert re.findall(r"([\w.'-]+(?: \|\| [\w.]+)?) as rebate_id", sql) == [
+        "sales_line_id",  # of int_distributor_sales_lines
+        "'distributor-extra-rebate-' || rebates.distributor_month_id",
+    ]
+    assert sql.count(" as sales_line_id") == 1
+    assert "then rebate_id else rebate_id || '-on-row-' ||" in sql
+    others = [p for model, ps in CHANNEL_KEY_PREFIXES.items() for p in ps if p != SHARED_PREFIX]
+    for prefix in others:
+        assert not any(p.startswith(prefix) for p in [*others, SHARED_PREFIX] if p != prefix)
+
+    tests = generic_tests_by_column(manifest)
+    for model in [*CHANNEL_KEY_PREFIXES, rebates]:
+        assert {"unique", "not_null"} <= tests[(model, "sales_line_id")], model
+    prefix_test = next(node for node in nodes.values() if node["name"] == CHECKED_PREFIX_TEST)
+    assert prefix_test["attached_node"] == checked["unique_id"]
+    assert prefix_test["test_metadata"]["name"] == "unique"
+    assert prefix_test["config"]["where"] == f"sales_line_id like '{SHARED_PREFIX}%'"
+    # the whole view's test stays its primary-key test for `dbt build` by hand: no asset check
+    checked_key = AssetKey(["intermediate", "int_sales_lines_checked"])
+    checks = {key.name for key in dbt_models.check_keys if key.asset_key == checked_key}
+    assert CHECKED_PREFIX_TEST in checks and CHECKED_KEY_TEST not in checks
+    assert any(name.startswith(f"test.channel_warehouse.{CHECKED_KEY_TEST}.") for name in nodes)
 
 
 @pytest.mark.parametrize(("view", "key", "model", "prefix"), STAGING_KEYS)
