@@ -587,7 +587,7 @@ def overseas(review: Review) -> Section:
         "any_value(channel_name_zh) AS name_zh, sum(gross_sales) AS gross_sales, "
         "sum(net_sales) AS net_sales, sum(gross_margin) AS gross_margin, sum(orders) AS orders "
         f"FROM marts.channel_performance WHERE channel_group = 'overseas' AND {MONTHS_WHERE} "
-        "GROUP BY ALL",
+        "GROUP BY ALL ORDER BY 1, 2, 3",
         review.months_params(),
     )
     targets = _region_targets(review)

@@ -44,7 +44,7 @@ def _group_months(review: Review) -> pd.DataFrame:
         "SELECT year(month)::INTEGER AS year, month(month)::INTEGER AS m, channel_group, "
         "sum(gross_sales) AS gross_sales, sum(net_sales) AS net_sales, "
         "sum(gross_margin) AS gross_margin "
-        f"FROM marts.channel_performance WHERE {MONTHS_WHERE} GROUP BY ALL",
+        f"FROM marts.channel_performance WHERE {MONTHS_WHERE} GROUP BY ALL ORDER BY 1, 2, 3",
         review.months_params(),
     )
 
@@ -464,7 +464,9 @@ def online_platforms(review: Review) -> Section:
         "sum(gross_margin) AS gross_margin, sum(orders) AS orders "
         "FROM marts.channel_performance cp LEFT JOIN marts.dim_channel dc USING (channel) "
         f"WHERE cp.channel_group = 'online' AND {MONTHS_WHERE} "
-        "GROUP BY ALL",
+        # ordered: a chart's data in the order a hash aggregate happened to give changed its
+        # spec, and so its cache key and its SVG, from one render of the same data to the next
+        "GROUP BY ALL ORDER BY 1, 2, 3",
         review.months_params(),
     )
     this = frame[frame.year == review.year]
