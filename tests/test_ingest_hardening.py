@@ -428,20 +428,30 @@ def test_every_dated_raw_table_carries_the_business_date_staging_uses(conn, raw_
 
 
 def test_rows_are_stored_in_business_date_order_whatever_the_order_files_come_in(conn, raw_dir):
-    # a platform's files, given newest first (as a sensor may list them): stored by date, so
-    # that the zone maps of _business_date let a day's query skip the other row groups
+    # files given newest first (as a sensor may list them), of two platforms whose names sort
+    # the other way ('jd' < 'tmall'): stored by date across platforms, so that the zone maps
+    # of _business_date let a day's query skip the other row groups
+    days = {"tmall": (3, 1), "jd": (4, 2)}
     paths = [
         write_online_orders(
             raw_dir,
-            [order(f"TM{day}", created_at=f"2023-01-0{day}T10:00:00+08:00")],
+            [order(f"{platform}{day}", created_at=f"2023-01-0{day}T10:00:00+08:00")],
+            platform=platform,
             day=f"2023010{day}",
         )
-        for day in (3, 1, 2)
+        for platform, platform_days in days.items()
+        for day in platform_days
     ]
     load_online_orders(conn, raw_dir, paths)
     assert conn.execute(
-        "SELECT _business_date FROM raw.online_order_lines ORDER BY rowid"
-    ).fetchall() == [(date(2023, 1, 1),), (date(2023, 1, 2),), (date(2023, 1, 3),)]
+        "SELECT _business_date, split_part(_source_file, '/', 2) FROM raw.online_order_lines "
+        "ORDER BY rowid"
+    ).fetchall() == [
+        (date(2023, 1, 1), "tmall"),
+        (date(2023, 1, 2), "jd"),
+        (date(2023, 1, 3), "tmall"),
+        (date(2023, 1, 4), "jd"),
+    ]
 
 
 def test_an_existing_raw_table_gets_the_business_date_added(conn, raw_dir):
