@@ -7,8 +7,9 @@
 -- Built after int_online_sales_lines, never beside it. It reads nothing from it: the two
 -- largest builds side by side share DuckDB's memory limit and both spill, one after the other
 -- they don't (full build at 30M order lines, 2 threads, 2 GB: 97.6 s side by side, 75.5 s one
--- after the other). dbt's `depends_on` comment orders them; meta.runs_after tells Dagster's
--- translator that the dependency is an order, not lineage (orchestration/dbt/translator.py).
+-- after the other; measured when both still sorted their rows by date). dbt's `depends_on`
+-- comment orders them; meta.runs_after tells Dagster's translator that the dependency is an
+-- order, not lineage (orchestration/dbt/translator.py).
 -- depends_on: {{ ref('int_online_sales_lines') }}
 with
 
